@@ -1,0 +1,176 @@
+package client
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/iop-go/iop/identity"
+	"github.com/iop-go/iop/internal/p2p"
+	"github.com/iop-go/iop/internal/profile/profileserver"
+	"github.com/iop-go/iop/internal/wire"
+	"github.com/iop-go/iop/internal/wire/wirepb"
+)
+
+// ErrClosed reports a call on a connection that has ended.
+var ErrClosed = errors.New("connection to profile server closed")
+
+// StatusError is a non-OK answer of a server: Status tells the kind of
+// failure and Details names the offending field or the reason. Test for a
+// status with errors.Is(err, client.Status(s)).
+type StatusError = wire.StatusError
+
+// Status returns a target for errors.Is that matches any StatusError with
+// status s.
+func Status(s wirepb.Status) error { return &wire.StatusError{Status: s} }
+
+// Conn is one protocol stream to a profile server. It is safe for
+// concurrent use; requests are answered in the order they were sent.
+type Conn struct {
+	stream    network.Stream
+	server    peer.ID
+	serverKey ed25519.PublicKey
+
+	wmu sync.Mutex // serializes writes
+
+	mu      sync.Mutex // guards the fields below
+	nextID  uint32
+	pending map[uint32]chan *wirepb.Response
+	err     error
+
+	// Set by StartConversation; used by the calls that need them.
+	key       *identity.Key
+	challenge []byte
+
+	done chan struct{}
+}
+
+// Dial opens a protocol stream to the profile server at addr on h.
+func Dial(ctx context.Context, h host.Host, addr peer.AddrInfo) (*Conn, error) {
+	key, err := p2p.PublicKeyOf(addr.ID)
+	if err != nil {
+		return nil, fmt.Errorf("profile server %s: %w", addr.ID, err)
+	}
+	if len(addr.Addrs) > 0 {
+		h.Peerstore().AddAddrs(addr.ID, addr.Addrs, time.Hour)
+	}
+	st, err := h.NewStream(ctx, addr.ID, profileserver.ProtocolClient)
+	if err != nil {
+		return nil, fmt.Errorf("connect to profile server %s: %w", addr.ID, err)
+	}
+	c := &Conn{stream: st, server: addr.ID, serverKey: key, pending: make(map[uint32]chan *wirepb.Response), done: make(chan struct{})}
+	go c.readLoop()
+	return c, nil
+}
+
+// Server is the peer ID of the server.
+func (c *Conn) Server() peer.ID { return c.server }
+
+// ServerID is the network ID of the server.
+func (c *Conn) ServerID() identity.ID { return identity.IDFromPublicKey(c.serverKey) }
+
+// Done is closed when the connection ends; Err then tells why.
+func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// Err returns why the connection ended, or nil while it is open.
+func (c *Conn) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+// Close ends the connection.
+func (c *Conn) Close() error {
+	c.fail(ErrClosed)
+	return c.stream.Close()
+}
+
+func (c *Conn) fail(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil {
+		return
+	}
+	c.err = err
+	c.stream.Reset()
+	close(c.done)
+}
+
+func (c *Conn) readLoop() {
+	for {
+		m, err := wire.ReadMessage(c.stream)
+		if err != nil {
+			c.fail(fmt.Errorf("%w: %v", ErrClosed, err))
+			return
+		}
+		resp := m.GetResponse()
+		if resp == nil {
+			// Server-initiated requests are not used on this protocol yet.
+			c.fail(fmt.Errorf("%w: unexpected request from server", ErrClosed))
+			return
+		}
+		c.mu.Lock()
+		ch := c.pending[m.Id]
+		delete(c.pending, m.Id)
+		c.mu.Unlock()
+		if ch == nil {
+			// The server answers a frame it could not attribute with id 0
+			// (a violation or a refusal) and then closes.
+			c.fail(fmt.Errorf("%w: %v", ErrClosed, &wire.StatusError{Status: resp.Status, Details: resp.Details}))
+			return
+		}
+		ch <- resp
+	}
+}
+
+// Call sends a request and waits for its response. A non-OK status is
+// returned as a *StatusError together with the response.
+func (c *Conn) Call(ctx context.Context, req *wirepb.Request) (*wirepb.Response, error) {
+	ch := make(chan *wirepb.Response, 1)
+	c.mu.Lock()
+	if c.err != nil {
+		err := c.err
+		c.mu.Unlock()
+		return nil, err
+	}
+	c.nextID++
+	if c.nextID == 0 {
+		c.nextID = 1
+	}
+	id := c.nextID
+	c.pending[id] = ch
+	c.mu.Unlock()
+
+	c.wmu.Lock()
+	if dl, ok := ctx.Deadline(); ok {
+		c.stream.SetWriteDeadline(dl)
+	} else {
+		c.stream.SetWriteDeadline(time.Time{})
+	}
+	err := wire.WriteMessage(c.stream, &wirepb.Message{Id: id, Kind: &wirepb.Message_Request{Request: req}})
+	c.wmu.Unlock()
+	if err != nil {
+		c.fail(fmt.Errorf("%w: %v", ErrClosed, err))
+		return nil, c.Err()
+	}
+	select {
+	case resp := <-ch:
+		if resp.Status != wirepb.Status_OK {
+			return resp, &wire.StatusError{Status: resp.Status, Details: resp.Details}
+		}
+		return resp, nil
+	case <-c.done:
+		return nil, c.Err()
+	case <-ctx.Done():
+		// The pending entry stays: its buffered channel absorbs the late
+		// answer, which then does not count as unsolicited.
+		return nil, ctx.Err()
+	}
+}

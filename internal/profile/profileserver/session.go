@@ -1,0 +1,302 @@
+package profileserver
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"io"
+	"os"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"golang.org/x/time/rate"
+
+	"github.com/iop-go/iop/identity"
+	"github.com/iop-go/iop/internal/wire"
+	"github.com/iop-go/iop/internal/wire/wirepb"
+)
+
+// role is the server role a stream was opened for.
+type role int
+
+const (
+	roleClient role = 1 << iota
+	roleNeighbor
+)
+
+func (r role) String() string {
+	if r == roleNeighbor {
+		return "neighbor"
+	}
+	return "client"
+}
+
+// convState is the conversation state of a session.
+type convState int
+
+const (
+	stateNone convState = iota
+	stateStarted
+	stateVerified
+	stateAuthenticated
+)
+
+// session is one protocol stream. Its fields are owned by the goroutine that
+// serves the stream, except where noted.
+type session struct {
+	s       *Server
+	stream  network.Stream
+	role    role
+	peer    peer.ID
+	limiter *rate.Limiter
+
+	state     convState
+	clientKey ed25519.PublicKey
+	clientID  identity.ID
+	challenge []byte
+	cache     *searchCache
+
+	services []string // guarded by s.mu; set while checked in
+}
+
+// serveStream runs a session on st until the peer leaves, misbehaves or
+// idles out.
+func (s *Server) serveStream(st network.Stream, r role) {
+	p := st.Conn().RemotePeer()
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		st.Reset()
+		return
+	}
+	if s.peerCount[p] >= s.cfg.MaxStreamsPerPeer {
+		s.mu.Unlock()
+		ss := &session{s: s, stream: st}
+		ss.writeBusy("too many streams from this peer (limit %d)", s.cfg.MaxStreamsPerPeer)
+		st.Close()
+		return
+	}
+	ss := &session{s: s, stream: st, role: r, peer: p, limiter: s.peerLimiterLocked(p)}
+	s.peerCount[p]++
+	s.sessions[ss] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+
+	defer s.wg.Done()
+	defer s.endSession(ss)
+	ss.loop()
+}
+
+// endSession forgets a finished session.
+func (s *Server) endSession(ss *session) {
+	ss.stream.Reset()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.sessions, ss)
+	if s.peerCount[ss.peer]--; s.peerCount[ss.peer] <= 0 {
+		delete(s.peerCount, ss.peer)
+		delete(s.peerLimits, ss.peer)
+	}
+	if ss.state == stateAuthenticated {
+		if h := s.ids[ss.clientID]; h != nil && h.online == ss {
+			h.online = nil
+		}
+	}
+}
+
+func (ss *session) idleTimeout() time.Duration {
+	if ss.role == roleNeighbor {
+		return ss.s.cfg.NeighborIdleTimeout
+	}
+	return ss.s.cfg.ClientIdleTimeout
+}
+
+func (ss *session) loop() {
+	log := ss.s.log.With("peer", ss.peer, "role", ss.role)
+	for {
+		ss.stream.SetReadDeadline(time.Now().Add(ss.idleTimeout()))
+		body, err := wire.ReadFrame(ss.stream)
+		if err != nil {
+			switch {
+			case errors.Is(err, io.EOF):
+			case errors.Is(err, wire.ErrFrameTooLarge):
+				ss.writeViolation(0, err.Error())
+			case errors.Is(err, os.ErrDeadlineExceeded):
+				log.Debug("idle stream closed", "idle", ss.idleTimeout())
+			default:
+				log.Debug("stream read", "err", err)
+			}
+			return
+		}
+		msg, err := wire.DecodeMessage(body)
+		if err != nil {
+			ss.writeViolation(0, err.Error())
+			return
+		}
+		req := msg.GetRequest()
+		if req == nil {
+			// This server sends no requests on this protocol yet, so
+			// every response is unsolicited.
+			ss.writeViolation(msg.Id, "unsolicited response")
+			return
+		}
+		var resp *wirepb.Response
+		if !ss.limiter.Allow() {
+			resp = errorResponse(wire.Errorf(wirepb.Status_BUSY,
+				"rate limit of %v requests/s per peer reached, retry later", ss.s.cfg.PeerRate))
+		} else {
+			resp = ss.handle(req)
+		}
+		if err := ss.write(msg.Id, resp); err != nil {
+			log.Debug("stream write", "err", err)
+			return
+		}
+		if resp.Status == wirepb.Status_PROTOCOL_VIOLATION {
+			return
+		}
+	}
+}
+
+func errorResponse(err error) *wirepb.Response {
+	var se *wire.StatusError
+	if errors.As(err, &se) {
+		return &wirepb.Response{Status: se.Status, Details: se.Details}
+	}
+	return &wirepb.Response{Status: wirepb.Status_INTERNAL, Details: "internal error"}
+}
+
+func (ss *session) write(id uint32, resp *wirepb.Response) error {
+	resp.Timestamp = wire.Now(ss.s.cfg.Now())
+	ss.stream.SetWriteDeadline(time.Now().Add(ss.s.cfg.WriteTimeout))
+	return wire.WriteMessage(ss.stream, &wirepb.Message{Id: id, Kind: &wirepb.Message_Response{Response: resp}})
+}
+
+func (ss *session) writeViolation(id uint32, details string) {
+	_ = ss.write(id, &wirepb.Response{Status: wirepb.Status_PROTOCOL_VIOLATION, Details: details})
+}
+
+func (ss *session) writeBusy(format string, args ...any) {
+	_ = ss.write(0, errorResponse(wire.Errorf(wirepb.Status_BUSY, format, args...)))
+}
+
+// need is the conversation state an operation requires.
+type need int
+
+const (
+	needAny      need = iota
+	needNone          // no conversation yet
+	needStarted       // started, and not checked in
+	needVerified      // verified or checked in
+	needAuth          // checked in
+)
+
+type handler struct {
+	roles role
+	need  need
+	fn    func(ss *session, req *wirepb.Request) (*wirepb.Response, error)
+}
+
+var (
+	hPing          = handler{roleClient | roleNeighbor, needAny, (*session).ping}
+	hListRoles     = handler{roleClient | roleNeighbor, needAny, (*session).listRoles}
+	hStart         = handler{roleClient | roleNeighbor, needNone, (*session).startConversation}
+	hRegister      = handler{roleClient, needStarted, (*session).registerHosting}
+	hCheckIn       = handler{roleClient, needStarted, (*session).checkIn}
+	hVerify        = handler{roleClient | roleNeighbor, needStarted, (*session).verifyIdentity}
+	hUpdate        = handler{roleClient, needAuth, (*session).updateProfile}
+	hCancel        = handler{roleClient, needAuth, (*session).cancelHosting}
+	hServiceAdd    = handler{roleClient, needAuth, (*session).addServices}
+	hServiceRemove = handler{roleClient, needAuth, (*session).removeService}
+	hGetProfile    = handler{roleClient, needAny, (*session).getProfile}
+	hSearch        = handler{roleClient, needAny, (*session).search}
+	hSearchPart    = handler{roleClient, needAny, (*session).searchPart}
+	hStats         = handler{roleClient, needAny, (*session).stats}
+)
+
+func handlerFor(req *wirepb.Request) (handler, bool) {
+	switch req.Body.(type) {
+	case *wirepb.Request_Ping:
+		return hPing, true
+	case *wirepb.Request_ListRoles:
+		return hListRoles, true
+	case *wirepb.Request_StartConversation:
+		return hStart, true
+	case *wirepb.Request_RegisterHosting:
+		return hRegister, true
+	case *wirepb.Request_CheckIn:
+		return hCheckIn, true
+	case *wirepb.Request_VerifyIdentity:
+		return hVerify, true
+	case *wirepb.Request_UpdateProfile:
+		return hUpdate, true
+	case *wirepb.Request_CancelHosting:
+		return hCancel, true
+	case *wirepb.Request_AppServiceAdd:
+		return hServiceAdd, true
+	case *wirepb.Request_AppServiceRemove:
+		return hServiceRemove, true
+	case *wirepb.Request_GetProfile:
+		return hGetProfile, true
+	case *wirepb.Request_Search:
+		return hSearch, true
+	case *wirepb.Request_SearchPart:
+		return hSearchPart, true
+	case *wirepb.Request_Stats:
+		return hStats, true
+	}
+	return handler{}, false
+}
+
+// handle checks role and conversation state, then runs the operation.
+func (ss *session) handle(req *wirepb.Request) *wirepb.Response {
+	h, ok := handlerFor(req)
+	if !ok {
+		return errorResponse(wire.Errorf(wirepb.Status_UNSUPPORTED, "unknown request"))
+	}
+	if h.roles&ss.role == 0 {
+		return errorResponse(wire.Errorf(wirepb.Status_BAD_ROLE, "request not served on the %s role (%s)", ss.role, protocolOf(ss.role)))
+	}
+	switch h.need {
+	case needNone:
+		if ss.state != stateNone {
+			return errorResponse(wire.Errorf(wirepb.Status_BAD_CONVERSATION_STATUS, "conversation already started"))
+		}
+	case needStarted:
+		if ss.state == stateNone {
+			return errorResponse(wire.Errorf(wirepb.Status_BAD_CONVERSATION_STATUS, "start a conversation first"))
+		}
+		if ss.state == stateAuthenticated {
+			return errorResponse(wire.Errorf(wirepb.Status_BAD_CONVERSATION_STATUS, "already checked in"))
+		}
+	case needVerified:
+		if ss.state < stateVerified {
+			return errorResponse(wire.Errorf(wirepb.Status_UNAUTHORIZED, "verify your identity first"))
+		}
+	case needAuth:
+		if ss.state != stateAuthenticated {
+			return errorResponse(wire.Errorf(wirepb.Status_UNAUTHORIZED, "check in first"))
+		}
+	}
+	resp, err := h.fn(ss, req)
+	if err != nil {
+		var se *wire.StatusError
+		if !errors.As(err, &se) {
+			ss.s.log.Error("request failed", "peer", ss.peer, "err", err)
+		}
+		return errorResponse(err)
+	}
+	return resp
+}
+
+func protocolOf(r role) string {
+	if r == roleNeighbor {
+		return string(ProtocolNeighbor)
+	}
+	return string(ProtocolClient)
+}
+
+// ctx returns a context bounded by the search timeout, for long operations.
+func (ss *session) ctx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), ss.s.cfg.SearchTimeout)
+}
