@@ -1,0 +1,202 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// SocketPath is where an agent for home serves its local API.
+func SocketPath(home string) string { return filepath.Join(home, "agent.sock") }
+
+// maxLocalBody bounds request bodies of the local API (an image and a
+// thumbnail in base64 fit easily).
+const maxLocalBody = 256 << 10
+
+// ServeLocal serves the agent's local API on a unix socket under its home
+// directory until ctx ends. Only the owner of the home may connect (0600).
+func (a *Agent) ServeLocal(ctx context.Context) error {
+	path := SocketPath(a.cfg.Home)
+	if len(path) >= 108 {
+		return fmt.Errorf("local API socket path %q is too long for a unix socket: use a shorter --home", path)
+	}
+	if c, err := net.Dial("unix", path); err == nil {
+		c.Close()
+		return fmt.Errorf("an agent is already running for home %s (socket %s)", a.cfg.Home, path)
+	}
+	os.Remove(path)
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return fmt.Errorf("local API: %w", err)
+	}
+	os.Chmod(path, 0o600)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, a.Status())
+	})
+	mux.HandleFunc("POST /v1/profile", func(w http.ResponseWriter, r *http.Request) {
+		var ch ProfileChange
+		if !readJSON(w, r, &ch) {
+			return
+		}
+		sp, err := a.SetProfile(r.Context(), ch)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, ViewOf(sp))
+	})
+	mux.HandleFunc("POST /v1/services/add", func(w http.ResponseWriter, r *http.Request) {
+		var req struct{ Names []string }
+		if !readJSON(w, r, &req) {
+			return
+		}
+		if err := a.AddServices(r.Context(), req.Names...); err != nil {
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, a.Status())
+	})
+	mux.HandleFunc("POST /v1/services/remove", func(w http.ResponseWriter, r *http.Request) {
+		var req struct{ Name string }
+		if !readJSON(w, r, &req) {
+			return
+		}
+		if err := a.RemoveService(r.Context(), req.Name); err != nil {
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, a.Status())
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+	}()
+	err = srv.Serve(ln)
+	os.Remove(path)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+type apiError struct {
+	Error  string `json:"error"`
+	Status string `json:"status,omitempty"`
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, err error) {
+	e := apiError{Error: err.Error()}
+	var se *StatusError
+	if errors.As(err, &se) {
+		e.Status = se.Status.String()
+	}
+	code := http.StatusBadRequest
+	if errors.Is(err, ErrOffline) {
+		code = http.StatusServiceUnavailable
+	}
+	writeJSON(w, code, e)
+}
+
+func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxLocalBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		writeJSON(w, http.StatusBadRequest, apiError{Error: "bad request: " + err.Error()})
+		return false
+	}
+	return true
+}
+
+// LocalClient talks to a running agent through its local API.
+type LocalClient struct {
+	home string
+	http *http.Client
+}
+
+// ErrNoAgent reports that no agent runs for a home directory.
+var ErrNoAgent = errors.New("no agent is running for this home")
+
+// NewLocalClient returns a client of the agent serving home.
+func NewLocalClient(home string) *LocalClient {
+	path := SocketPath(home)
+	return &LocalClient{home: home, http: &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", path)
+		},
+	}}}
+}
+
+func (c *LocalClient) do(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://agent"+path, body)
+	if err != nil {
+		return err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("%w %s: start one with `iop agent --home %s --server <node address>`", ErrNoAgent, c.home, c.home)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		var e apiError
+		if json.Unmarshal(data, &e) == nil && e.Error != "" {
+			return errors.New(e.Error)
+		}
+		return fmt.Errorf("agent answered %s", resp.Status)
+	}
+	return json.Unmarshal(data, out)
+}
+
+// Status returns the agent's status.
+func (c *LocalClient) Status(ctx context.Context) (*AgentStatus, error) {
+	var s AgentStatus
+	return &s, c.do(ctx, http.MethodGet, "/v1/status", nil, &s)
+}
+
+// SetProfile changes the agent's profile.
+func (c *LocalClient) SetProfile(ctx context.Context, ch ProfileChange) (*ProfileView, error) {
+	var v ProfileView
+	return &v, c.do(ctx, http.MethodPost, "/v1/profile", ch, &v)
+}
+
+// AddServices enables application services.
+func (c *LocalClient) AddServices(ctx context.Context, names ...string) (*AgentStatus, error) {
+	var s AgentStatus
+	return &s, c.do(ctx, http.MethodPost, "/v1/services/add", struct{ Names []string }{names}, &s)
+}
+
+// RemoveService disables an application service.
+func (c *LocalClient) RemoveService(ctx context.Context, name string) (*AgentStatus, error) {
+	var s AgentStatus
+	return &s, c.do(ctx, http.MethodPost, "/v1/services/remove", struct{ Name string }{name}, &s)
+}

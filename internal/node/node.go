@@ -1,0 +1,262 @@
+// Package node composes the IoP services into one process, the full node
+// that iopd and `iop devnet` run: the libp2p host, the node's database, the
+// profile server and the HTTP API.
+package node
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"go.etcd.io/bbolt"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/iop-go/iop/graph"
+	"github.com/iop-go/iop/identity"
+	"github.com/iop-go/iop/internal/p2p"
+	"github.com/iop-go/iop/internal/profile/profileserver"
+)
+
+// Config configures a node. It is also the JSON config file of iopd.
+type Config struct {
+	DataDir  string         `json:"data_dir"` // required: key, database
+	Listen   []string       `json:"listen"`   // libp2p multiaddrs; default TCP and QUIC on port 16987 of all interfaces
+	HTTP     string         `json:"http"`     // HTTP API address; default 127.0.0.1:16988; "off" disables
+	Location graph.Location `json:"-"`        // the operator-declared location
+	Loc      string         `json:"location"` // the same as "LAT,LON" in config files
+	Name     string         `json:"name"`     // a label for logs and status
+
+	MaxHosted int          `json:"max_hosted"` // profile server quota; default 20,000
+	Logger    *slog.Logger `json:"-"`
+}
+
+// DefaultListen are the listen addresses of a node without configuration.
+var DefaultListen = []string{"/ip4/0.0.0.0/tcp/16987", "/ip4/0.0.0.0/udp/16987/quic-v1"}
+
+// LoadConfig reads a JSON config file.
+func LoadConfig(path string) (Config, error) {
+	var c Config
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return c, fmt.Errorf("config: %w", err)
+	}
+	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		return c, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+func (c *Config) setDefaults() error {
+	if c.DataDir == "" {
+		return errors.New("node: a data directory is required (--data DIR)")
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if len(c.Listen) == 0 {
+		c.Listen = DefaultListen
+	}
+	if c.HTTP == "" {
+		c.HTTP = "127.0.0.1:16988"
+	}
+	if c.Loc != "" {
+		l, err := graph.ParseLocation(c.Loc)
+		if err != nil {
+			return fmt.Errorf("node: %w", err)
+		}
+		c.Location = l
+	} else if c.Location == (graph.Location{}) {
+		c.Location = graph.Nowhere
+	}
+	return nil
+}
+
+// Node is a running full node.
+type Node struct {
+	cfg     Config
+	key     *identity.Key
+	host    host.Host
+	db      *bbolt.DB
+	profile *profileserver.Server
+	httpLn  net.Listener
+	started time.Time
+	log     *slog.Logger
+}
+
+// New opens the node's key and database and builds its services. The
+// node's libp2p listeners are open when New returns; Run serves.
+func New(cfg Config) (*Node, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("node: data directory: %w", err)
+	}
+	if soft, err := p2p.RaiseFDLimit(); err != nil {
+		cfg.Logger.Warn("could not raise the open-file limit", "err", err)
+	} else {
+		cfg.Logger.Debug("open-file limit", "soft", soft)
+	}
+	key, err := loadOrCreateKey(filepath.Join(cfg.DataDir, "node.key"))
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{cfg: cfg, key: key, started: time.Now(), log: cfg.Logger}
+	ok := false
+	defer func() {
+		if !ok {
+			n.close()
+		}
+	}()
+	dbPath := filepath.Join(cfg.DataDir, "node.db")
+	n.db, err = bbolt.Open(dbPath, 0o600, &bbolt.Options{Timeout: 2 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("node: open database %s: %w (is another node using this data directory?)", dbPath, err)
+	}
+	n.host, err = p2p.New(p2p.Config{Key: key, Listen: cfg.Listen, Limits: p2p.ServerLimits()})
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	n.profile, err = profileserver.New(profileserver.Config{
+		Host: n.host, Key: key, DB: n.db, Logger: cfg.Logger.With("service", "profile"), MaxHosted: cfg.MaxHosted,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if cfg.HTTP != "off" {
+		n.httpLn, err = net.Listen("tcp", cfg.HTTP)
+		if err != nil {
+			return nil, fmt.Errorf("node: HTTP API on %s: %w (choose another with --http)", cfg.HTTP, err)
+		}
+	}
+	ok = true
+	return n, nil
+}
+
+// loadOrCreateKey reads the node key file (hex seed, 0600) or creates it.
+func loadOrCreateKey(path string) (*identity.Key, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		k, err := identity.GenerateKey(nil)
+		if err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(path, []byte(hex.EncodeToString(k.Seed())+"\n"), 0o600); err != nil {
+			return nil, fmt.Errorf("node key %s: %w", path, err)
+		}
+		return k, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("node key: %w", err)
+	}
+	seed, err := hex.DecodeString(strings.TrimSpace(string(data)))
+	if err != nil {
+		return nil, fmt.Errorf("node key %s: not a hex seed: %w", path, err)
+	}
+	return identity.NewKeyFromSeed(seed)
+}
+
+// ID is the node's network ID.
+func (n *Node) ID() identity.ID { return n.key.ID() }
+
+// Host is the node's libp2p host.
+func (n *Node) Host() host.Host { return n.host }
+
+// ProfileServer is the node's profile server.
+func (n *Node) ProfileServer() *profileserver.Server { return n.profile }
+
+// Addrs are the node's full multiaddrs (with /p2p/<peer id>).
+func (n *Node) Addrs() []string {
+	var out []string
+	for _, a := range p2p.FullAddrs(n.host) {
+		out = append(out, a.String())
+	}
+	return out
+}
+
+// HTTPURL is the base URL of the HTTP API, or "" when it is off.
+func (n *Node) HTTPURL() string {
+	if n.httpLn == nil {
+		return ""
+	}
+	return "http://" + n.httpLn.Addr().String()
+}
+
+// Status is the node's /api/status document.
+type Status struct {
+	ID       identity.ID         `json:"id"`
+	PeerID   string              `json:"peer_id"`
+	Name     string              `json:"name,omitempty"`
+	Addrs    []string            `json:"addrs"`
+	Location string              `json:"location"`
+	Uptime   string              `json:"uptime"`
+	Profile  profileserver.Stats `json:"profile"`
+	Peers    int                 `json:"peers"`
+}
+
+// Status returns the node's status.
+func (n *Node) Status() Status {
+	return Status{
+		ID: n.ID(), PeerID: n.host.ID().String(), Name: n.cfg.Name, Addrs: n.Addrs(),
+		Location: n.cfg.Location.String(), Uptime: time.Since(n.started).Round(time.Second).String(),
+		Profile: n.profile.Stats(), Peers: len(n.host.Network().Peers()),
+	}
+}
+
+// Run serves until ctx ends, then shuts everything down.
+func (n *Node) Run(ctx context.Context) error {
+	defer n.close()
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return n.profile.Run(ctx) })
+	if n.httpLn != nil {
+		mux := http.NewServeMux()
+		mux.HandleFunc("GET /api/status", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			enc := json.NewEncoder(w)
+			enc.SetIndent("", "  ")
+			enc.Encode(n.Status())
+		})
+		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		g.Go(func() error {
+			if err := srv.Serve(n.httpLn); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("HTTP API: %w", err)
+			}
+			return nil
+		})
+		g.Go(func() error {
+			<-ctx.Done()
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			return srv.Shutdown(sctx)
+		})
+	}
+	n.log.Info("node running", "id", n.ID(), "addrs", n.Addrs(), "http", n.HTTPURL(), "location", n.cfg.Location)
+	return g.Wait()
+}
+
+// Close releases a node that was built but not run; Run closes by itself.
+func (n *Node) Close() { n.close() }
+
+func (n *Node) close() {
+	if n.host != nil {
+		n.host.Close()
+	}
+	if n.db != nil {
+		n.db.Close()
+	}
+	if n.httpLn != nil {
+		n.httpLn.Close()
+	}
+}
