@@ -156,15 +156,15 @@ type Server struct {
 	index *search.Index
 	log   *slog.Logger
 
-	mu         sync.Mutex // guards the fields below
-	ids        map[identity.ID]*hosted
+	mu          sync.Mutex // guards the fields below
+	ids         map[identity.ID]*hosted
 	nactive     int                  // hosted identities that are not cancelled
 	registering int                  // registrations being written
 	writing     map[identity.ID]bool // identities with a write in progress
-	sessions   map[*session]struct{}
-	peerCount  map[peer.ID]int
-	peerLimits map[peer.ID]*rate.Limiter
-	closed     bool
+	sessions    map[*session]struct{}
+	peerCount   map[peer.ID]int
+	peerLimits  map[peer.ID]*rate.Limiter
+	closed      bool
 
 	wg sync.WaitGroup // one per session goroutine
 }

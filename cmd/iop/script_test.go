@@ -1,0 +1,144 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/iop-go/iop/client"
+	"github.com/iop-go/iop/internal/node"
+)
+
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"iop": func() { os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) },
+	})
+}
+
+// TestScripts runs the CLI as a user meets it (testdata/script/*.txtar)
+// against a real node started in the test process. $SERVER is the node's
+// address.
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir: "testdata/script",
+		Setup: func(env *testscript.Env) error {
+			n, err := node.New(node.Config{
+				DataDir: filepath.Join(env.WorkDir, ".node"),
+				Listen:  []string{"/ip4/127.0.0.1/tcp/0"},
+				HTTP:    "127.0.0.1:0",
+			})
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				n.Run(ctx)
+			}()
+			env.Defer(func() {
+				cancel()
+				<-done
+			})
+			for _, a := range n.Addrs() {
+				if strings.Contains(a, "/tcp/") {
+					env.Setenv("SERVER", a)
+				}
+			}
+			env.Setenv("NODE_ID", n.ID().String())
+			env.Setenv("IOP_PASSPHRASE", "test passphrase")
+			return nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"waitagent": waitAgent,
+			"jsonget":   jsonGet,
+			"mkpng":     mkPNG,
+		},
+	})
+}
+
+// waitAgent HOME STATE waits until the agent of HOME reports STATE.
+func waitAgent(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: waitagent HOME STATE")
+	}
+	lc := client.NewLocalClient(ts.MkAbs(args[0]))
+	deadline := time.Now().Add(30 * time.Second)
+	var last string
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		st, err := lc.Status(ctx)
+		cancel()
+		if err == nil {
+			last = string(st.State)
+			if last == args[1] {
+				return
+			}
+		} else {
+			last = err.Error()
+		}
+		time.Sleep(50 * time.Millisecond) // polling the agent's socket, not standing in for an event
+	}
+	ts.Fatalf("agent of %s did not reach state %s within 30 s (last: %s)", args[0], args[1], last)
+}
+
+// jsonGet FILE PATH VAR sets VAR to the value at a dotted PATH of a JSON file
+// (numbers index arrays).
+func jsonGet(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 3 {
+		ts.Fatalf("usage: jsonget FILE PATH VAR")
+	}
+	var v any
+	if err := json.Unmarshal([]byte(ts.ReadFile(args[0])), &v); err != nil {
+		ts.Fatalf("%s: %v", args[0], err)
+	}
+	for _, p := range strings.Split(args[1], ".") {
+		switch x := v.(type) {
+		case map[string]any:
+			v = x[p]
+		case []any:
+			var i int
+			fmt.Sscan(p, &i)
+			if i >= len(x) {
+				ts.Fatalf("%s: index %d out of range", args[1], i)
+			}
+			v = x[i]
+		default:
+			ts.Fatalf("%s: cannot descend into %T", args[1], v)
+		}
+	}
+	ts.Setenv(args[2], fmt.Sprint(v))
+}
+
+// mkPNG FILE SIZE writes a SIZE×SIZE PNG with a gradient.
+func mkPNG(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: mkpng FILE SIZE")
+	}
+	var n int
+	fmt.Sscan(args[1], &n)
+	img := image.NewRGBA(image.Rect(0, 0, n, n))
+	for y := range n {
+		for x := range n {
+			img.Set(x, y, color.RGBA{uint8(x * 255 / n), uint8(y * 255 / n), 128, 255})
+		}
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		ts.Fatalf("png: %v", err)
+	}
+	if err := os.WriteFile(ts.MkAbs(args[0]), buf.Bytes(), 0o644); err != nil {
+		ts.Fatalf("%v", err)
+	}
+}
