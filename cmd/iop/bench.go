@@ -1,11 +1,18 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/iop-go/iop/internal/node/checkinbench"
+	"github.com/iop-go/iop/internal/p2p"
 	"github.com/iop-go/iop/internal/profile/search/searchbench"
 )
 
@@ -35,5 +42,77 @@ func benchCmd(g *globals) *cobra.Command {
 	srch.Flags().IntVar(&cfg.Cap, "cap", 10000, "result cap of every query")
 	srch.Flags().Uint64Var(&cfg.Seed, "seed", 1, "data and query seed")
 	cmd.AddCommand(srch)
+	cmd.AddCommand(benchCheckinCmds(g)...)
 	return cmd
+}
+
+func benchCheckinCmds(g *globals) []*cobra.Command {
+	var cfg checkinbench.Config
+	var idle time.Duration
+	run := &cobra.Command{
+		Use:   "checkin",
+		Short: "Check in many identities at once to one node; report rate, memory, goroutines, idle CPU",
+		Long: `Starts a node in this process, registers --n identities, then checks them all
+in at once from --procs client processes (one libp2p host and connection per
+identity, with retry and back-off) and holds them online. Reported: check-ins
+per second, the node's resident memory and goroutines per checked-in identity,
+and its idle CPU over --idle. TCP needs one file descriptor per connection, and
+the hard open-file limit of these machines is 20,000, so the TCP default is
+19,500; --transport quic uses one socket.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			self, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			cfg.Idle = idle
+			cfg.Exec = func(addr string, from, to int, seed uint64) *exec.Cmd {
+				return exec.Command(self, "bench", "checkin-client", "--server", addr,
+					"--from", strconv.Itoa(from), "--to", strconv.Itoa(to), "--seed", strconv.FormatUint(seed, 10))
+			}
+			rep, err := checkinbench.Run(cmd.Context(), cfg, g.stderr)
+			if err != nil {
+				return err
+			}
+			return g.print(rep, func(w io.Writer) {
+				fmt.Fprintf(w, "identities      %d checked in, %d failed (%s, %d client processes)\n", rep.CheckedIn, rep.Failed, rep.Transport, rep.Procs)
+				fmt.Fprintf(w, "registrations   %.0f/s\n", rep.RegisterPerS)
+				fmt.Fprintf(w, "check-ins       %.0f/s (%.1f s for all)\n", rep.CheckInPerS, rep.CheckInSec)
+				fmt.Fprintf(w, "node RSS        %.1f MiB (baseline %.1f MiB)\n", rep.RSSMiB, rep.BaseRSSMiB)
+				fmt.Fprintf(w, "per identity    %.1f KiB RSS idle, %.1f KiB after GC, %.1f KiB heap, %.2f goroutines\n", rep.KiBPerID, rep.KiBPerIDGC, rep.HeapKiBPerID, rep.GoroutinesID)
+				fmt.Fprintf(w, "idle CPU        %.1f%% of one core\n", rep.IdleCPU)
+				fmt.Fprintf(w, "online at node  %d\n", rep.Online)
+			})
+		},
+	}
+	run.Flags().IntVar(&cfg.N, "n", 19500, "identities")
+	run.Flags().IntVar(&cfg.Procs, "procs", 4, "client processes")
+	run.Flags().StringVar(&cfg.Transport, "transport", "tcp", "tcp or quic")
+	run.Flags().DurationVar(&idle, "idle", 30*time.Second, "idle window for the CPU reading")
+
+	var server string
+	var from, to int
+	var seed uint64
+	client := &cobra.Command{
+		Use:    "checkin-client",
+		Short:  "One client process of bench checkin (internal)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ai, err := p2p.ParseAddr(server)
+			if err != nil {
+				return err
+			}
+			checkinbench.RunClients(cmd.Context(), ai, from, to, seed, func(r checkinbench.ClientResult) {
+				data, _ := json.Marshal(r)
+				fmt.Fprintf(g.stdout, "RESULT %s\n", data)
+			})
+			return nil
+		},
+	}
+	client.Flags().StringVar(&server, "server", "", "node address")
+	client.Flags().IntVar(&from, "from", 0, "first identity index")
+	client.Flags().IntVar(&to, "to", 0, "end identity index")
+	client.Flags().Uint64Var(&seed, "seed", 1, "key seed")
+	return []*cobra.Command{run, client}
 }

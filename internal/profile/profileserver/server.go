@@ -298,8 +298,16 @@ func (s *Server) typeStats() []*wirepb.ProfileStatsItem {
 	return out
 }
 
-// peerLimiter returns the request rate limiter shared by a peer's streams.
+// peerLimiterLocked returns the request rate limiter shared by a peer's
+// streams. Limiters of peers without streams are swept when full.
 func (s *Server) peerLimiterLocked(p peer.ID) *rate.Limiter {
+	if len(s.peerLimits) > 4*len(s.peerCount)+1024 {
+		for id, l := range s.peerLimits {
+			if s.peerCount[id] == 0 && l.Tokens() >= float64(s.cfg.PeerBurst) {
+				delete(s.peerLimits, id)
+			}
+		}
+	}
 	l := s.peerLimits[p]
 	if l == nil {
 		l = rate.NewLimiter(s.cfg.PeerRate, s.cfg.PeerBurst)

@@ -96,7 +96,11 @@ func (s *Server) endSession(ss *session) {
 	delete(s.sessions, ss)
 	if s.peerCount[ss.peer]--; s.peerCount[ss.peer] <= 0 {
 		delete(s.peerCount, ss.peer)
-		delete(s.peerLimits, ss.peer)
+		// A limiter is forgotten only when it is full: a fresh one would be
+		// identical, so closing and reopening streams does not reset it.
+		if l := s.peerLimits[ss.peer]; l != nil && l.Tokens() >= float64(s.cfg.PeerBurst) {
+			delete(s.peerLimits, ss.peer)
+		}
 	}
 	if ss.state == stateAuthenticated {
 		if h := s.ids[ss.clientID]; h != nil && h.online == ss {
