@@ -49,6 +49,7 @@ func benchCmd(g *globals) *cobra.Command {
 func benchCheckinCmds(g *globals) []*cobra.Command {
 	var cfg checkinbench.Config
 	var idle time.Duration
+	var cpuprofile string
 	run := &cobra.Command{
 		Use:   "checkin",
 		Short: "Check in many identities at once to one node; report rate, memory, goroutines, idle CPU",
@@ -66,6 +67,14 @@ the hard open-file limit of these machines is 20,000, so the TCP default is
 				return err
 			}
 			cfg.Idle = idle
+			if cpuprofile != "" {
+				f, err := os.Create(cpuprofile)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				cfg.CPUProfile = f
+			}
 			cfg.Exec = func(addr string, from, to int, seed uint64) *exec.Cmd {
 				return exec.Command(self, "bench", "checkin-client", "--server", addr,
 					"--from", strconv.Itoa(from), "--to", strconv.Itoa(to), "--seed", strconv.FormatUint(seed, 10))
@@ -89,6 +98,7 @@ the hard open-file limit of these machines is 20,000, so the TCP default is
 	run.Flags().IntVar(&cfg.Procs, "procs", 4, "client processes")
 	run.Flags().StringVar(&cfg.Transport, "transport", "tcp", "tcp or quic")
 	run.Flags().DurationVar(&idle, "idle", 30*time.Second, "idle window for the CPU reading")
+	run.Flags().StringVar(&cpuprofile, "cpuprofile", "", "write the node's CPU profile of the check-in phase to this file")
 
 	var server string
 	var from, to int

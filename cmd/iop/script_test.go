@@ -74,9 +74,11 @@ func waitAgent(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("usage: waitagent HOME STATE")
 	}
 	lc := client.NewLocalClient(ts.MkAbs(args[0]))
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.After(30 * time.Second)
+	tick := time.NewTicker(50 * time.Millisecond) // polling another process's socket
+	defer tick.Stop()
 	var last string
-	for time.Now().Before(deadline) {
+	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		st, err := lc.Status(ctx)
 		cancel()
@@ -88,7 +90,12 @@ func waitAgent(ts *testscript.TestScript, neg bool, args []string) {
 		} else {
 			last = err.Error()
 		}
-		time.Sleep(50 * time.Millisecond) // polling the agent's socket, not standing in for an event
+		select {
+		case <-tick.C:
+			continue
+		case <-deadline:
+		}
+		break
 	}
 	ts.Fatalf("agent of %s did not reach state %s within 30 s (last: %s)", args[0], args[1], last)
 }

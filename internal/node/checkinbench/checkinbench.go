@@ -23,6 +23,7 @@ import (
 	"os/exec"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -41,12 +42,13 @@ import (
 
 // Config configures a run.
 type Config struct {
-	N         int           // identities; default 19,500 (TCP needs one descriptor each and the hard limit here is 20,000)
-	Procs     int           // client processes; default 4; 0 with Exec nil runs clients in this process
-	Transport string        // "tcp" (default) or "quic"
-	Idle      time.Duration // idle window for the CPU reading; default 30 s
-	Seed      uint64        // key derivation seed; default 1
-	Dir       string        // node data directory; default a temporary one
+	N          int           // identities; default 19,500 (TCP needs one descriptor each and the hard limit here is 20,000)
+	Procs      int           // client processes; default 4; 0 with Exec nil runs clients in this process
+	Transport  string        // "tcp" (default) or "quic"
+	Idle       time.Duration // idle window for the CPU reading; default 30 s
+	Seed       uint64        // key derivation seed; default 1
+	Dir        string        // node data directory; default a temporary one
+	CPUProfile io.Writer     // if set, the node process's CPU profile of the check-in phase
 	// Exec returns the command that runs one client process for identities
 	// [from, to) against addr. Nil runs the clients as goroutines here.
 	Exec func(addr string, from, to int, seed uint64) *exec.Cmd
@@ -153,7 +155,15 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
 	rep.RegisterPerS = float64(cfg.N) / time.Since(start).Seconds()
 	fmt.Fprintf(progress, "registered %d identities (%.0f/s)\n", cfg.N, rep.RegisterPerS)
 
+	if cfg.CPUProfile != nil {
+		if err := pprof.StartCPUProfile(cfg.CPUProfile); err != nil {
+			return nil, err
+		}
+	}
 	ok, failed, took, cleanup, err := checkIn(ctx, addr, ai, cfg, progress)
+	if cfg.CPUProfile != nil {
+		pprof.StopCPUProfile()
+	}
 	defer cleanup()
 	if err != nil {
 		return nil, err

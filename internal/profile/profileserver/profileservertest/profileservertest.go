@@ -46,7 +46,14 @@ func Start(t testing.TB, opts ...func(*profileserver.Config)) *Server {
 // a test can restart a server on the same data.
 func StartWith(t testing.TB, key *identity.Key, dir string, opts ...func(*profileserver.Config)) *Server {
 	t.Helper()
-	h, err := p2p.New(p2p.Config{Key: key, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Limits: p2p.ServerLimits()})
+	return StartAt(t, key, dir, "/ip4/127.0.0.1/tcp/0", opts...)
+}
+
+// StartAt is StartWith on a given listen multiaddr, so a restarted server
+// can come back at the same address.
+func StartAt(t testing.TB, key *identity.Key, dir, listen string, opts ...func(*profileserver.Config)) *Server {
+	t.Helper()
+	h, err := p2p.New(p2p.Config{Key: key, Listen: []string{listen}, Limits: p2p.ServerLimits()})
 	if err != nil {
 		t.Fatal(err)
 	}
