@@ -90,6 +90,9 @@ func (c *Config) setDefaults() {
 	if c.Seed == 0 {
 		c.Seed = 1
 	}
+	if c.Settle == 0 {
+		c.Settle = 5 * time.Second
+	}
 }
 
 // Key derives identity i of a run deterministically, so client processes
@@ -173,7 +176,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
 	rep.CheckInPerS = float64(ok) / took.Seconds()
 	fmt.Fprintf(progress, "checked in %d (failed %d) in %.1f s: %.0f/s\n", ok, failed, rep.CheckInSec, rep.CheckInPerS)
 
-	time.Sleep(5 * time.Second) // let the ramp's garbage and handshakes settle before reading idle figures
+	time.Sleep(cfg.Settle) // let the ramp's garbage and handshakes settle before reading idle figures
 	rss, _ := rssBytes()
 	rep.RSSMiB = float64(rss) / (1 << 20)
 	per := float64(max(ok, 1))
