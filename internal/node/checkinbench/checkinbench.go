@@ -46,6 +46,7 @@ type Config struct {
 	Procs      int           // client processes; default 4; 0 with Exec nil runs clients in this process
 	Transport  string        // "tcp" (default) or "quic"
 	Idle       time.Duration // idle window for the CPU reading; default 30 s
+	Settle     time.Duration // pause after the ramp before the idle readings; default 5 s
 	Seed       uint64        // key derivation seed; default 1
 	Dir        string        // node data directory; default a temporary one
 	CPUProfile io.Writer     // if set, the node process's CPU profile of the check-in phase
