@@ -14,6 +14,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/iop-go/iop/graph"
 	"github.com/iop-go/iop/identity"
@@ -59,7 +60,8 @@ type AgentStatus struct {
 
 // agentFile is the agent's durable state, one JSON file per identity.
 type agentFile struct {
-	Server    string     `json:"server"`
+	Server    string     `json:"server"`       // peer ID of the hosting server
+	Addrs     []string   `json:"server_addrs"` // its multiaddrs, to reconnect without --server
 	Type      string     `json:"type,omitempty"`
 	Agreement *Agreement `json:"agreement,omitempty"`
 	Profile   []byte     `json:"profile,omitempty"` // signed bytes of the last acknowledged profile
@@ -121,6 +123,10 @@ func NewAgent(cfg AgentConfig) (*Agent, error) {
 		if a.st.Server != cfg.Server.ID.String() {
 			a.st.Server = cfg.Server.ID.String()
 			a.st.Agreement = nil
+		}
+		a.st.Addrs = a.st.Addrs[:0]
+		for _, m := range cfg.Server.Addrs {
+			a.st.Addrs = append(a.st.Addrs, m.String())
 		}
 	} else if a.st.Server == "" {
 		return nil, errors.New("agent: no profile server: pass --server <multiaddr of a node>")
@@ -292,7 +298,15 @@ func (a *Agent) serverAddr() (peer.AddrInfo, error) {
 	if err != nil {
 		return peer.AddrInfo{}, fmt.Errorf("stored server %q: %w", a.st.Server, err)
 	}
-	return peer.AddrInfo{ID: id}, nil
+	ai := peer.AddrInfo{ID: id}
+	for _, s := range a.st.Addrs {
+		m, err := ma.NewMultiaddr(s)
+		if err != nil {
+			return peer.AddrInfo{}, fmt.Errorf("stored server address %q: %w", s, err)
+		}
+		ai.Addrs = append(ai.Addrs, m)
+	}
+	return ai, nil
 }
 
 // session runs one connection: conversation, registration if needed,

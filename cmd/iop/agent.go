@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/spf13/cobra"
@@ -29,6 +30,9 @@ unix socket in the home directory.`,
 				return err
 			}
 			var ai peer.AddrInfo
+			if server == "" {
+				server = os.Getenv("IOP_SERVER")
+			}
 			if server != "" {
 				if ai, err = p2p.ParseAddr(server); err != nil {
 					return err
@@ -45,7 +49,7 @@ unix socket in the home directory.`,
 			return eg.Wait()
 		},
 	}
-	cmd.Flags().StringVar(&server, "server", "", "profile server address (multiaddr with /p2p/ID); remembered after the first run")
+	cmd.Flags().StringVar(&server, "server", "", "profile server address (multiaddr with /p2p/ID; env IOP_SERVER); remembered after the first run")
 	cmd.Flags().StringVar(&which, "id", "", "identity to run (ID, prefix or name; default: the home's default)")
 	cmd.Flags().StringVar(&typ, "type", "", "identity type to register with (otherwise taken from the first profile)")
 	status := &cobra.Command{

@@ -34,7 +34,7 @@ again with the same --dir brings back the same nodes with their data.`,
 					fmt.Fprintf(w, "%s at %s\n  addr: %s\n  http: %s\n", nd.Name, nd.Location, nd.Addr, nd.HTTP)
 				}
 				if len(info.Nodes) > 0 {
-					fmt.Fprintf(w, "\nTry, in another terminal:\n  export IOP_PASSPHRASE=devnet\n  iop id new --home A\n  iop agent --home A --server %s\n", info.Nodes[0].Addr)
+					fmt.Fprintf(w, "\nTry, in another terminal:\n  export IOP_PASSPHRASE=devnet IOP_SERVER=%s\n  iop id new --home A\n  iop agent --home A &\n  iop profile set --home A --type chat/user --name Ada --location 51.50,-0.12\n  iop search --type 'chat/*' --json\n", info.Nodes[0].Addr)
 				}
 				fmt.Fprintln(w, "\nPress Ctrl-C to stop.")
 			}); err != nil {

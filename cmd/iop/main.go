@@ -150,7 +150,10 @@ func (g *globals) loadKey(which string) (*identity.Key, error) {
 // dialServer starts a client host and opens a connection to addr.
 func dialServer(ctx context.Context, addr string) (*client.Conn, host.Host, error) {
 	if addr == "" {
-		return nil, nil, errors.New("--server is required: a node address as printed by `iop devnet` (in devnet.json)")
+		addr = os.Getenv("IOP_SERVER")
+	}
+	if addr == "" {
+		return nil, nil, errors.New("no server: pass --server or set IOP_SERVER to a node address as printed by `iop devnet` (in devnet.json)")
 	}
 	ai, err := p2p.ParseAddr(addr)
 	if err != nil {

@@ -109,7 +109,7 @@ func profileCmd(g *globals) *cobra.Command {
 			})
 		},
 	}
-	get.Flags().StringVar(&server, "server", "", "profile server address (multiaddr with /p2p/ID)")
+	get.Flags().StringVar(&server, "server", "", "profile server address (multiaddr with /p2p/ID; env IOP_SERVER)")
 	get.Flags().StringVar(&saveImage, "save-image", "", "write the profile image to this file")
 	get.Flags().StringVar(&saveThumb, "save-thumbnail", "", "write the thumbnail to this file")
 	cmd.AddCommand(set, get)

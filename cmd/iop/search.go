@@ -78,7 +78,7 @@ restricted grammar) matched against the extra data.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&server, "server", "", "profile server address (multiaddr with /p2p/ID)")
+	f.StringVar(&server, "server", "", "profile server address (multiaddr with /p2p/ID; env IOP_SERVER)")
 	f.StringVar(&q.Type, "type", "", "type wildcard, e.g. chat/*")
 	f.StringVar(&q.Name, "name", "", "name wildcard, e.g. *da*")
 	f.StringVar(&near, "near", "", "LAT,LON centre of the location filter")
@@ -109,6 +109,6 @@ func statsCmd(g *globals) *cobra.Command {
 			})
 		},
 	}
-	cmd.Flags().StringVar(&server, "server", "", "profile server address (multiaddr with /p2p/ID)")
+	cmd.Flags().StringVar(&server, "server", "", "profile server address (multiaddr with /p2p/ID; env IOP_SERVER)")
 	return cmd
 }
