@@ -129,14 +129,17 @@ func (c *Conn) SearchAll(ctx context.Context, q Query) (*SearchResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	page := len(res.Matches)
-	for page > 0 && len(res.Matches) < res.Total {
-		n := min(page, res.Total-len(res.Matches))
-		more, err := c.SearchPart(ctx, len(res.Matches), n)
+	// A page may come back shorter than asked when an identity left the
+	// server since the search, so paging follows the index, not the count.
+	page := q.request().MaxResponseRecordCount
+	for next := min(int(page), res.Total); next < res.Total; {
+		n := min(int(page), res.Total-next)
+		more, err := c.SearchPart(ctx, next, n)
 		if err != nil {
 			return nil, err
 		}
 		res.Matches = append(res.Matches, more...)
+		next += n
 	}
 	return res, nil
 }

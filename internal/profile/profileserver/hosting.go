@@ -104,6 +104,10 @@ func (ss *session) cancelHosting(req *wirepb.Request) (*wirepb.Response, error) 
 		s.mu.Unlock()
 		return nil, wire.Errorf(wirepb.Status_NOT_FOUND, "identity %s is not hosted here", ss.clientID)
 	}
+	if h.online != ss {
+		s.mu.Unlock()
+		return nil, wire.Errorf(wirepb.Status_UNAUTHORIZED, "not checked in: a newer check-in replaced this connection")
+	}
 	if err := s.beginLocked(ss.clientID); err != nil {
 		s.mu.Unlock()
 		return nil, err

@@ -1,7 +1,9 @@
 package profileserver_test
 
 import (
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -370,4 +372,75 @@ func TestHostingSurvivesRestart(t *testing.T) {
 	wantOK(t, c.StartConversation(ctx, newKey(t)))
 	_, err = c.RegisterHosting(ctx, "person")
 	wantStatus(t, err, wirepb.Status_QUOTA_EXCEEDED, "")
+}
+
+// TestRedirectExpires: a cancelled identity's redirect is served for
+// RedirectKeep, then forgotten, also across a restart.
+func TestRedirectExpires(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return now
+	}
+	keep := func(c *profileserver.Config) { c.Now, c.RedirectKeep = clock, time.Hour }
+	srvKey, dir := newKey(t), t.TempDir()
+	srv := profileservertest.StartWith(t, srvKey, dir, keep)
+	key := newKey(t)
+	c := srv.Customer(t, key, "person")
+	publish(t, c, key, profileOf("person", "Rita", 1), nil, nil)
+	target := newKey(t).ID()
+	wantOK(t, c.CancelHosting(testCtx(t), &target))
+	observer := srv.Dial(t)
+	info, err := observer.GetProfile(testCtx(t), key.ID(), client.GetOptions{})
+	wantOK(t, err)
+	if info.TargetServer == nil || *info.TargetServer != target {
+		t.Fatalf("redirect before expiry = %v, want %v", info.TargetServer, target)
+	}
+	mu.Lock()
+	now = now.Add(2 * time.Hour)
+	mu.Unlock()
+	_, err = observer.GetProfile(testCtx(t), key.ID(), client.GetOptions{})
+	wantStatus(t, err, wirepb.Status_NOT_FOUND, "")
+	wantOK(t, srv.Sweep())
+	srv.Stop()
+	mu.Lock()
+	now = time.Now() // back in step with the client's clock for the new contract
+	mu.Unlock()
+	srv = profileservertest.StartWith(t, srvKey, dir, keep)
+	_, err = srv.Dial(t).GetProfile(testCtx(t), key.ID(), client.GetOptions{})
+	wantStatus(t, err, wirepb.Status_NOT_FOUND, "")
+	// The identity may register again from scratch.
+	srv.Customer(t, key, "other")
+}
+
+// TestSearchPageSkipsCancelled: an identity cancelled after a search is not
+// returned by later pages of that search.
+func TestSearchPageSkipsCancelled(t *testing.T) {
+	t.Parallel()
+	srv := profileservertest.Start(t, unlimited)
+	h := profileservertest.ClientHost(t)
+	var conns []*client.Conn
+	for i := range 3 {
+		key := newKey(t)
+		c := customerFrom(t, srv, h, key, "person")
+		publish(t, c, key, profileOf("person", fmt.Sprintf("P%d", i), 1), nil, nil)
+		conns = append(conns, c)
+	}
+	q := srv.DialFrom(t, h)
+	res, err := q.Search(testCtx(t), client.Query{Type: "person", PageSize: 1, Limit: 3})
+	wantOK(t, err)
+	if res.Total != 3 {
+		t.Fatalf("total = %d, want 3", res.Total)
+	}
+	for _, c := range conns {
+		wantOK(t, c.CancelHosting(testCtx(t), nil))
+	}
+	got, err := q.SearchPart(testCtx(t), 1, 2)
+	wantOK(t, err)
+	if len(got) != 0 {
+		t.Errorf("SearchPart after every identity cancelled = %d profiles, want 0", len(got))
+	}
 }

@@ -120,9 +120,9 @@ func TestUpdateProfileInvalid(t *testing.T) {
 		return pi
 	}
 	type update struct {
-		sp           *wirepb.SignedProfile
-		img, thumb   []byte
-		noPropagaton bool
+		sp            *wirepb.SignedProfile
+		img, thumb    []byte
+		noPropagation bool
 	}
 	edit := func(f func(pi *wirepb.ProfileInformation)) func() update {
 		return func() update {
@@ -217,7 +217,7 @@ func TestUpdateProfileInvalid(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			u := tt.update()
-			_, err := c.Call(ctx, updateReq(u.sp, u.img, u.thumb, u.noPropagaton))
+			_, err := c.Call(ctx, updateReq(u.sp, u.img, u.thumb, u.noPropagation))
 			wantStatus(t, err, tt.status, tt.details)
 			wantUnchanged(t, observer, key.ID(), prev, img, thumb)
 		})
@@ -234,13 +234,14 @@ func TestUpdateProfileInvalid(t *testing.T) {
 	wantOK(t, err)
 }
 
-// wantUnchanged checks that GetProfile still returns prev with its images.
+// wantUnchanged checks that GetProfile returns prev with exactly these
+// images.
 func wantUnchanged(t testing.TB, c *client.Conn, id identity.ID, prev *graph.SignedProfile, img, thumb []byte) {
 	t.Helper()
 	info, err := c.GetProfile(testCtx(t), id, client.GetOptions{Image: true, Thumbnail: true})
 	wantOK(t, err)
 	if !bytes.Equal(info.Profile.Raw, prev.Raw) || !bytes.Equal(info.Image, img) || !bytes.Equal(info.Thumbnail, thumb) {
-		t.Errorf("GetProfile after a refused update = %q (image %d B, thumbnail %d B), want %q (%d B, %d B)",
+		t.Errorf("GetProfile = %q (image %d B, thumbnail %d B), want %q (%d B, %d B)",
 			info.Profile.Profile.Name, len(info.Image), len(info.Thumbnail), prev.Profile.Name, len(img), len(thumb))
 	}
 }

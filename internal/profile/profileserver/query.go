@@ -26,7 +26,7 @@ func (ss *session) getProfile(req *wirepb.Request) (*wirepb.Response, error) {
 	s.mu.Lock()
 	h := s.ids[id]
 	switch {
-	case h == nil:
+	case h == nil || s.expiredLocked(h, s.cfg.Now()):
 		s.mu.Unlock()
 		return nil, wire.Errorf(wirepb.Status_NOT_FOUND, "identity %s is not hosted here", id)
 	case !h.active():
@@ -170,19 +170,26 @@ func (ss *session) page(from, n int) ([]*wirepb.ProfileQueryInformation, error) 
 	s := ss.s
 	c := ss.cache
 	out := make([]*wirepb.ProfileQueryInformation, 0, n)
+	var kept []resultItem
 	s.mu.Lock()
 	for _, it := range c.items[from : from+n] {
 		h := s.ids[it.id]
+		if h == nil || !h.active() {
+			// Cancelled since the search: never returned (the page is
+			// shorter by one).
+			continue
+		}
+		kept = append(kept, it)
 		out = append(out, &wirepb.ProfileQueryInformation{
 			IsHosted:        true,
 			HostingServerId: s.id[:],
-			IsOnline:        h != nil && h.online != nil,
+			IsOnline:        h.online != nil,
 			SignedProfile:   it.profile.Proto(),
 		})
 	}
 	s.mu.Unlock()
 	if c.thumbs {
-		for i, it := range c.items[from : from+n] {
+		for i, it := range kept {
 			if h := it.profile.Profile.ThumbnailHash; h != nil {
 				img, err := s.storedImage(it.id, graph.ThumbnailImage, h)
 				if err != nil {

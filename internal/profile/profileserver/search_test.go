@@ -467,6 +467,24 @@ func TestSearchPaging(t *testing.T) {
 		wantStatus(t, err, wirepb.Status_INVALID_VALUE, tt.details)
 	}
 
+	t.Run("wire fields", func(t *testing.T) {
+		c := srv.DialFrom(t, h)
+		resp, err := c.Call(ctx, &wirepb.Request{Body: &wirepb.Request_Search{Search: &wirepb.ProfileSearchRequest{
+			MaxResponseRecordCount: 30, MaxTotalRecordCount: 200, Latitude: graph.NoLocation, Longitude: graph.NoLocation}}})
+		wantOK(t, err)
+		r := resp.GetSearch()
+		if r.TotalRecordCount != 200 || r.MaxResponseRecordCount != 30 || len(r.Profiles) != 30 || r.TimedOut {
+			t.Errorf("Search = total %d, max response %d, %d profiles, timed out %v; want 200, 30, 30, false",
+				r.TotalRecordCount, r.MaxResponseRecordCount, len(r.Profiles), r.TimedOut)
+		}
+		resp, err = c.Call(ctx, &wirepb.Request{Body: &wirepb.Request_SearchPart{SearchPart: &wirepb.ProfileSearchPartRequest{
+			RecordIndex: 190, RecordCount: 10}}})
+		wantOK(t, err)
+		if p := resp.GetSearchPart(); p.RecordIndex != 190 || p.RecordCount != 10 || len(p.Profiles) != 10 {
+			t.Errorf("SearchPart = index %d, count %d, %d profiles; want 190, 10, 10", p.RecordIndex, p.RecordCount, len(p.Profiles))
+		}
+	})
+
 	t.Run("cache is per stream", func(t *testing.T) {
 		_, err := srv.DialFrom(t, h).SearchPart(ctx, 0, 1)
 		wantStatus(t, err, wirepb.Status_NOT_AVAILABLE, "")

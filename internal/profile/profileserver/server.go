@@ -215,6 +215,9 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("profile server: load: %w", err)
 	}
 	s.index = search.Build(entries)
+	if err := s.Sweep(); err != nil {
+		return nil, err
+	}
 	s.log.Info("profile server loaded", "identities", len(s.ids), "hosted", s.nactive,
 		"indexed", len(entries), "took", time.Since(start).Round(time.Millisecond))
 	return s, nil
@@ -238,16 +241,70 @@ func (s *Server) Start() {
 	s.cfg.Host.SetStreamHandler(ProtocolNeighbor, func(st network.Stream) { s.serveStream(st, roleNeighbor) })
 }
 
-// Run serves until ctx is done, then closes the server.
+// Run serves until ctx is done, then closes the server. Once an hour it
+// forgets cancelled identities whose redirect has been kept long enough.
 func (s *Server) Run(ctx context.Context) error {
 	s.Start()
-	<-ctx.Done()
-	s.Close()
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			s.Close()
+			return nil
+		case <-t.C:
+			if err := s.Sweep(); err != nil {
+				s.log.Error("sweep of cancelled identities", "err", err)
+			}
+		}
+	}
+}
+
+// expiredLocked reports whether a cancelled identity's redirect is past
+// its keeping time.
+func (s *Server) expiredLocked(h *hosted, now time.Time) bool {
+	return h.rec.Cancelled && now.After(time.UnixMilli(h.rec.CancelledAt).Add(s.cfg.RedirectKeep))
+}
+
+// Sweep forgets cancelled identities kept longer than RedirectKeep.
+func (s *Server) Sweep() error {
+	now := s.cfg.Now()
+	s.mu.Lock()
+	var gone []identity.ID
+	for id, h := range s.ids {
+		if s.expiredLocked(h, now) && !s.writing[id] {
+			gone = append(gone, id)
+		}
+	}
+	s.mu.Unlock()
+	for _, id := range gone {
+		s.mu.Lock()
+		h := s.ids[id]
+		if h == nil || !s.expiredLocked(h, now) || s.beginLocked(id) != nil {
+			s.mu.Unlock()
+			continue
+		}
+		s.mu.Unlock()
+		err := s.store.deleteIdentity(id)
+		s.mu.Lock()
+		s.endLocked(id)
+		if err == nil && s.ids[id] == h {
+			delete(s.ids, id)
+		}
+		s.mu.Unlock()
+		if err != nil {
+			return fmt.Errorf("forget cancelled identity %s: %w", id, err)
+		}
+	}
+	if len(gone) > 0 {
+		s.log.Info("forgot cancelled identities", "count", len(gone))
+	}
 	return nil
 }
 
 // Close stops serving, drops every session and waits for their goroutines.
 func (s *Server) Close() {
+	defer s.index.Close()
 	s.cfg.Host.RemoveStreamHandler(ProtocolClient)
 	s.cfg.Host.RemoveStreamHandler(ProtocolNeighbor)
 	s.mu.Lock()

@@ -84,13 +84,17 @@ func (s *Server) serveStream(st network.Stream, r role) {
 	s.mu.Unlock()
 
 	defer s.wg.Done()
-	defer s.endSession(ss)
-	ss.loop()
+	s.endSession(ss, ss.loop())
 }
 
-// endSession forgets a finished session.
-func (s *Server) endSession(ss *session) {
-	ss.stream.Reset()
+// endSession forgets a finished session, closing its stream (orderly) or
+// resetting it.
+func (s *Server) endSession(ss *session, orderly bool) {
+	if orderly {
+		ss.stream.Close()
+	} else {
+		ss.stream.Reset()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.sessions, ss)
@@ -116,7 +120,11 @@ func (ss *session) idleTimeout() time.Duration {
 	return ss.s.cfg.ClientIdleTimeout
 }
 
-func (ss *session) loop() {
+// loop serves requests until the stream ends. It reports whether the end
+// is orderly (the peer finished, or a final violation answer was written),
+// in which case the stream is closed so the last answer reaches the peer,
+// rather than reset.
+func (ss *session) loop() (orderly bool) {
 	log := ss.s.log.With("peer", ss.peer, "role", ss.role)
 	for {
 		ss.stream.SetReadDeadline(time.Now().Add(ss.idleTimeout()))
@@ -124,26 +132,25 @@ func (ss *session) loop() {
 		if err != nil {
 			switch {
 			case errors.Is(err, io.EOF):
+				return true
 			case errors.Is(err, wire.ErrFrameTooLarge):
-				ss.writeViolation(0, err.Error())
+				return ss.writeViolation(0, err.Error())
 			case errors.Is(err, os.ErrDeadlineExceeded):
 				log.Debug("idle stream closed", "idle", ss.idleTimeout())
 			default:
 				log.Debug("stream read", "err", err)
 			}
-			return
+			return false
 		}
 		msg, err := wire.DecodeMessage(body)
 		if err != nil {
-			ss.writeViolation(0, err.Error())
-			return
+			return ss.writeViolation(0, err.Error())
 		}
 		req := msg.GetRequest()
 		if req == nil {
 			// This server sends no requests on this protocol yet, so
 			// every response is unsolicited.
-			ss.writeViolation(msg.Id, "unsolicited response")
-			return
+			return ss.writeViolation(msg.Id, "unsolicited response")
 		}
 		var resp *wirepb.Response
 		if !ss.limiter.Allow() {
@@ -154,10 +161,10 @@ func (ss *session) loop() {
 		}
 		if err := ss.write(msg.Id, resp); err != nil {
 			log.Debug("stream write", "err", err)
-			return
+			return false
 		}
 		if resp.Status == wirepb.Status_PROTOCOL_VIOLATION {
-			return
+			return true
 		}
 	}
 }
@@ -176,8 +183,10 @@ func (ss *session) write(id uint32, resp *wirepb.Response) error {
 	return wire.WriteMessage(ss.stream, &wirepb.Message{Id: id, Kind: &wirepb.Message_Response{Response: resp}})
 }
 
-func (ss *session) writeViolation(id uint32, details string) {
-	_ = ss.write(id, &wirepb.Response{Status: wirepb.Status_PROTOCOL_VIOLATION, Details: details})
+// writeViolation answers a protocol violation; it reports whether the
+// answer was written.
+func (ss *session) writeViolation(id uint32, details string) bool {
+	return ss.write(id, &wirepb.Response{Status: wirepb.Status_PROTOCOL_VIOLATION, Details: details}) == nil
 }
 
 func (ss *session) writeBusy(format string, args ...any) {

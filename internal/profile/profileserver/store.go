@@ -107,3 +107,19 @@ func (s *store) image(id identity.ID, kind graph.ImageKind) ([]byte, error) {
 	})
 	return out, err
 }
+
+// deleteIdentity removes an identity's record and images.
+func (s *store) deleteIdentity(id identity.ID) error {
+	return s.db.Update(func(tx *bbolt.Tx) error {
+		if err := tx.Bucket(bucketHosted).Delete(id[:]); err != nil {
+			return err
+		}
+		ib := tx.Bucket(bucketImages)
+		for _, k := range []graph.ImageKind{graph.ProfileImage, graph.ThumbnailImage} {
+			if err := ib.Delete(imageKey(id, k)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}

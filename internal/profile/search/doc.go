@@ -15,8 +15,8 @@
 // changed afterwards, except for its tombstones. Profiles are renumbered in geo
 // order: located profiles sorted by (0.05° latitude band, longitude), the ones
 // without a location last. The segment is a set of columns indexed by that
-// ordinal (ID, latitude, longitude, type code, source code, name id, extra
-// data) plus:
+// ordinal (ID, latitude, longitude, class code — a distinct (type, source)
+// pair, 2 bytes —, name id, extra data) plus:
 //
 //   - bands: the first ordinal of each latitude band. A radius query takes the
 //     circle's exact bounding box (with the antimeridian split into two
@@ -63,7 +63,7 @@
 // For the base, Search estimates the candidate count of each driver — all
 // profiles, the matching types' postings, the geo ranges, type∩geo, the name
 // postings — takes the smallest, and checks the other filters on each
-// candidate, cheapest first: tombstone, hosted-only, type, name id range,
+// candidate, cheapest first: tombstone, class (type and hosted-only), name id range,
 // bounding box then haversine, name string, then the regex. The regex is
 // prefiltered by the longest literal every match must contain. It stops at the
 // cap. Then it scans the delta linearly. Results come in index order
@@ -77,4 +77,16 @@
 //
 // Locations that are out of range are indexed as "no location". Case folding
 // is strings.ToLower on both sides.
+//
+// # Costs
+//
+// Measured with package searchbench on 2.2M synthetic profiles, 2 cores: the
+// bulk build takes 5–7 s; the base holds about 222 MB: IDs 70, extra-data
+// string headers 35 (the bytes are shared with the caller's profiles), latitude
+// and longitude 18, name dictionary, postings and suffix order 41, trigrams 17,
+// ID lookup 9, type postings 9, name ids 9, tombstones 9, class codes 4. That is
+// 0.61× the heap of the []Profile it was built from; once the caller drops its
+// profiles, the index also owns the extra-data strings (0.94×). A search with a
+// type, name or radius filter takes well under 10 ms at the 10,000-result cap;
+// type + 50 km takes about 0.1 ms (p50) and 1–2 ms (p99).
 package search

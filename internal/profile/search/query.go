@@ -311,8 +311,8 @@ func (r *run) searchBase() {
 	if s.len() == 0 {
 		return
 	}
-	if !r.typeAll && len(r.typeIDs) == 0 {
-		return
+	if !r.typeAll && len(r.typeIDs) == 0 || r.clsOK != nil && !slices.Contains(r.clsOK, true) {
+		return // no type or class of the base can match
 	}
 	best, est := driveAll, s.len()
 

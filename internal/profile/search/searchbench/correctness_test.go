@@ -13,7 +13,7 @@ import (
 // updates (and the merges they trigger) applied to both.
 func TestIndexAgainstScan(t *testing.T) {
 	n, perKind := 50_000, 60
-	if testing.Short() {
+	if testing.Short() || raceEnabled {
 		n, perKind = 10_000, 20
 	}
 	data := Generate(n, 7)

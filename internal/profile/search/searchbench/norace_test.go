@@ -1,0 +1,5 @@
+//go:build !race
+
+package searchbench
+
+const raceEnabled = false
