@@ -343,6 +343,14 @@ func (a *Agent) session(ctx context.Context) error {
 	if err == nil {
 		err = a.resync(dctx, c)
 	}
+	if err == nil {
+		// Anyone can now resolve the identity to this server. A node
+		// without the content address network says so; that is no reason
+		// to stay offline.
+		if perr := c.PublishClaim(dctx); perr != nil && !errors.Is(perr, Status(wirepb.Status_UNSUPPORTED)) {
+			a.log.Warn("publish hosting claim", "err", perr)
+		}
+	}
 	a.opMu.Unlock()
 	if err != nil {
 		return err
@@ -532,6 +540,9 @@ func (a *Agent) SetProfile(ctx context.Context, ch ProfileChange) (*graph.Signed
 	if st == StateWaiting {
 		if err := a.registerAndCheckIn(ctx, c, typ); err != nil {
 			return nil, err
+		}
+		if err := c.PublishClaim(ctx); err != nil && !errors.Is(err, Status(wirepb.Status_UNSUPPORTED)) {
+			a.log.Warn("publish hosting claim", "err", err)
 		}
 	}
 	if err := c.UpdateProfile(ctx, sp, newImg, newThumb, ch.NoPropagation && cur != nil); err != nil {

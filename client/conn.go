@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -173,4 +174,17 @@ func (c *Conn) Call(ctx context.Context, req *wirepb.Request) (*wirepb.Response,
 		// answer, which then does not count as unsolicited.
 		return nil, ctx.Err()
 	}
+}
+
+// peerIDOf is the libp2p peer ID (text) of an Ed25519 identity key.
+func peerIDOf(pub []byte) (string, error) {
+	pk, err := crypto.UnmarshalEd25519PublicKey(pub)
+	if err != nil {
+		return "", err
+	}
+	id, err := peer.IDFromPublicKey(pk)
+	if err != nil {
+		return "", err
+	}
+	return id.String(), nil
 }

@@ -18,11 +18,14 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"go.etcd.io/bbolt"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/iop-go/iop/graph"
 	"github.com/iop-go/iop/identity"
+	"github.com/iop-go/iop/internal/can"
+	"github.com/iop-go/iop/internal/can/canpb"
 	"github.com/iop-go/iop/internal/p2p"
 	"github.com/iop-go/iop/internal/profile/profileserver"
 )
@@ -35,6 +38,9 @@ type Config struct {
 	Location graph.Location `json:"-"`        // the operator-declared location
 	Loc      string         `json:"location"` // the same as "LAT,LON" in config files
 	Name     string         `json:"name"`     // a label for logs and status
+	// Bootstrap are multiaddrs (with /p2p/) of nodes to join the network
+	// through; empty for the first node of a network.
+	Bootstrap []string `json:"bootstrap"`
 
 	MaxHosted int          `json:"max_hosted"` // profile server quota; default 20,000
 	Logger    *slog.Logger `json:"-"`
@@ -90,6 +96,7 @@ type Node struct {
 	host    host.Host
 	db      *bbolt.DB
 	profile *profileserver.Server
+	can     *can.CAN
 	httpLn  net.Listener
 	started time.Time
 	log     *slog.Logger
@@ -129,8 +136,23 @@ func New(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
+	var boot []peer.AddrInfo
+	for _, b := range cfg.Bootstrap {
+		ai, err := p2p.ParseAddr(b)
+		if err != nil {
+			return nil, fmt.Errorf("node: bootstrap: %w", err)
+		}
+		boot = append(boot, ai)
+	}
+	n.can, err = can.New(can.Config{
+		Host: n.host, Key: key, Bootstrap: boot, Logger: cfg.Logger.With("service", "can"), Contact: n.contact,
+	})
+	if err != nil {
+		return nil, err
+	}
 	n.profile, err = profileserver.New(profileserver.Config{
 		Host: n.host, Key: key, DB: n.db, Logger: cfg.Logger.With("service", "profile"), MaxHosted: cfg.MaxHosted,
+		Directory: n.can,
 	})
 	if err != nil {
 		return nil, err
@@ -168,6 +190,19 @@ func loadOrCreateKey(path string) (*identity.Key, error) {
 	return identity.NewKeyFromSeed(seed)
 }
 
+// contact is the node's contact record for the content address network.
+func (n *Node) contact() *canpb.NodeContact {
+	c := &canpb.NodeContact{Latitude: n.cfg.Location.Lat, Longitude: n.cfg.Location.Lon,
+		Services: []*canpb.Service{{Type: "profile", Data: []byte(profileserver.ProtocolClient)}}}
+	for _, a := range n.host.Addrs() {
+		c.Addrs = append(c.Addrs, a.String())
+	}
+	return c
+}
+
+// CAN is the node's content address network service.
+func (n *Node) CAN() *can.CAN { return n.can }
+
 // ID is the node's network ID.
 func (n *Node) ID() identity.ID { return n.key.ID() }
 
@@ -204,6 +239,7 @@ type Status struct {
 	Uptime   string              `json:"uptime"`
 	Profile  profileserver.Stats `json:"profile"`
 	Peers    int                 `json:"peers"`
+	DHTPeers int                 `json:"dht_peers"`
 }
 
 // Status returns the node's status.
@@ -211,7 +247,7 @@ func (n *Node) Status() Status {
 	return Status{
 		ID: n.ID(), PeerID: n.host.ID().String(), Name: n.cfg.Name, Addrs: n.Addrs(),
 		Location: n.cfg.Location.String(), Uptime: time.Since(n.started).Round(time.Second).String(),
-		Profile: n.profile.Stats(), Peers: len(n.host.Network().Peers()),
+		Profile: n.profile.Stats(), Peers: len(n.host.Network().Peers()), DHTPeers: n.can.RoutingTableSize(),
 	}
 }
 
@@ -220,6 +256,7 @@ func (n *Node) Run(ctx context.Context) error {
 	defer n.close()
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return n.profile.Run(ctx) })
+	g.Go(func() error { return n.can.Run(ctx) })
 	if n.httpLn != nil {
 		mux := http.NewServeMux()
 		mux.HandleFunc("GET /api/status", func(w http.ResponseWriter, r *http.Request) {

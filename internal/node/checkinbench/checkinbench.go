@@ -30,8 +30,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/security/noise"
+	libp2pquic "github.com/libp2p/go-libp2p/p2p/transport/quic"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 
 	"github.com/iop-go/iop/client"
 	"github.com/iop-go/iop/identity"
@@ -356,7 +361,7 @@ func RunClients(ctx context.Context, ai peer.AddrInfo, from, to int, seed uint64
 	n := to - from
 	hosts := make([]host.Host, n)
 	for i := range n {
-		h, err := p2p.New(p2p.Config{})
+		h, err := loadHost()
 		if err != nil {
 			report(ClientResult{Err: err, ErrText: err.Error()})
 			return
@@ -370,10 +375,10 @@ func RunClients(ctx context.Context, ai peer.AddrInfo, from, to int, seed uint64
 	}()
 	var res ClientResult
 	var mu sync.Mutex
-	conns := make([]*client.Conn, n)
 	res.First = time.Now()
 	sem := make(chan struct{}, 64)
-	var wg sync.WaitGroup
+	var wg, held sync.WaitGroup
+	defer held.Wait()
 	for i := range n {
 		wg.Add(1)
 		sem <- struct{}{}
@@ -400,30 +405,36 @@ func RunClients(ctx context.Context, ai peer.AddrInfo, from, to int, seed uint64
 				}
 				return
 			}
-			conns[i] = c
 			res.OK++
 			res.Last = time.Now()
+			held.Add(1)
+			go func() {
+				defer held.Done()
+				keepAlive(ctx, c)
+			}()
 		}()
 	}
 	wg.Wait()
 	report(res)
-	// Hold the connections, pinging like an agent, until told to stop.
+	<-ctx.Done()
+}
+
+// keepAlive pings like an agent: every 30 s from its own check-in, so no
+// connection idles past the server's 60 s limit.
+func keepAlive(ctx context.Context, c *client.Conn) {
+	defer c.Close()
 	t := time.NewTicker(30 * time.Second)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-c.Done():
+			return
 		case <-t.C:
-			for _, c := range conns {
-				if c != nil {
-					go func() {
-						pctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-						defer cancel()
-						c.Ping(pctx, nil)
-					}()
-				}
-			}
+			pctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+			c.Ping(pctx, nil)
+			cancel()
 		}
 	}
 }
@@ -477,4 +488,21 @@ func cpuTime() (time.Duration, error) {
 	}
 	const hz = 100 // USER_HZ on Linux
 	return time.Duration(ut+st) * time.Second / hz, nil
+}
+
+// loadHost is a lean libp2p host for the load generator: TCP and QUIC
+// client transports, Noise, yamux, and no resource manager, so the client
+// processes spend the shared CPU on handshakes rather than bookkeeping.
+func loadHost() (host.Host, error) {
+	return libp2p.New(
+		libp2p.NoListenAddrs,
+		libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.Transport(libp2pquic.NewTransport),
+		libp2p.Security(noise.ID, noise.New),
+		libp2p.DefaultMuxers,
+		libp2p.ResourceManager(&network.NullResourceManager{}),
+		libp2p.DisableRelay(),
+		libp2p.DisableMetrics(),
+		libp2p.Ping(false),
+	)
 }

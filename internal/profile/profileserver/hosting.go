@@ -12,6 +12,7 @@ import (
 
 	"github.com/iop-go/iop/graph"
 	"github.com/iop-go/iop/identity"
+	"github.com/iop-go/iop/internal/can/canpb"
 	"github.com/iop-go/iop/internal/wire"
 	"github.com/iop-go/iop/internal/wire/wirepb"
 )
@@ -108,6 +109,23 @@ func (ss *session) cancelHosting(req *wirepb.Request) (*wirepb.Response, error) 
 		s.mu.Unlock()
 		return nil, wire.Errorf(wirepb.Status_UNAUTHORIZED, "not checked in: a newer check-in replaced this connection")
 	}
+	var final []byte
+	if len(r.FinalClaim) > 0 {
+		c, err := checkClaim(ss, h, r.FinalClaim, req.Signature, "finalClaim")
+		if err != nil {
+			s.mu.Unlock()
+			return nil, err
+		}
+		target := identity.ID(c.ServerId)
+		switch {
+		case c.State == canpb.ClaimState_MOVED && redirect != nil && bytes.Equal(target[:], redirect):
+		case c.State == canpb.ClaimState_CANCELLED && target == s.id:
+		default:
+			s.mu.Unlock()
+			return nil, wire.Invalid("finalClaim.serverId")
+		}
+		final = r.FinalClaim
+	}
 	if err := s.beginLocked(ss.clientID); err != nil {
 		s.mu.Unlock()
 		return nil, err
@@ -118,6 +136,9 @@ func (ss *session) cancelHosting(req *wirepb.Request) (*wirepb.Response, error) 
 	rec.CancelledAt = wire.Now(s.cfg.Now())
 	rec.RedirectServerId = redirect
 	rec.Profile = nil
+	if final != nil {
+		rec.Claim, rec.ClaimSignature = final, req.Signature
+	}
 	err := s.store.put(ss.clientID, rec, imageUpdate{graph.ProfileImage, nil}, imageUpdate{graph.ThumbnailImage, nil})
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -127,6 +148,12 @@ func (ss *session) cancelHosting(req *wirepb.Request) (*wirepb.Response, error) 
 	}
 	h.rec, h.profile, h.online = rec, nil, nil
 	s.nactive--
+	if final != nil {
+		s.publish(final, req.Signature)
+	} else if s.cfg.Directory != nil {
+		// The hosting pointer is no longer republished and expires.
+		s.cfg.Directory.Forget(ss.clientID)
+	}
 	s.index.Delete(ss.clientID)
 	ss.services = nil
 	ss.state = stateVerified

@@ -54,6 +54,9 @@ type Config struct {
 	Key    *identity.Key // required: the node's identity key, the same key as Host's
 	DB     *bbolt.DB     // required: the node's database
 	Logger *slog.Logger  // default: discard
+	// Directory publishes identity pointers and resolves them (the
+	// content address network); nil runs without one.
+	Directory Directory
 
 	MaxHosted           int           // default 20,000 (the protocol maximum)
 	ClientIdleTimeout   time.Duration // default 60 s: a client must send something this often
@@ -241,10 +244,12 @@ func (s *Server) Start() {
 	s.cfg.Host.SetStreamHandler(ProtocolNeighbor, func(st network.Stream) { s.serveStream(st, roleNeighbor) })
 }
 
-// Run serves until ctx is done, then closes the server. Once an hour it
-// forgets cancelled identities whose redirect has been kept long enough.
+// Run serves until ctx is done, then closes the server. It republishes the
+// stored identity pointers, and once an hour it forgets cancelled
+// identities whose redirect has been kept long enough.
 func (s *Server) Run(ctx context.Context) error {
 	s.Start()
+	s.publishAll()
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {
@@ -290,6 +295,9 @@ func (s *Server) Sweep() error {
 		s.endLocked(id)
 		if err == nil && s.ids[id] == h {
 			delete(s.ids, id)
+			if s.cfg.Directory != nil {
+				s.cfg.Directory.Forget(id)
+			}
 		}
 		s.mu.Unlock()
 		if err != nil {

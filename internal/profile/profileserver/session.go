@@ -225,6 +225,8 @@ var (
 	hSearch        = handler{roleClient, needAny, (*session).search}
 	hSearchPart    = handler{roleClient, needAny, (*session).searchPart}
 	hStats         = handler{roleClient, needAny, (*session).stats}
+	hPublishClaim  = handler{roleClient, needAuth, (*session).publishClaim}
+	hResolve       = handler{roleClient, needAny, (*session).resolve}
 )
 
 func handlerFor(req *wirepb.Request) (handler, bool) {
@@ -257,6 +259,10 @@ func handlerFor(req *wirepb.Request) (handler, bool) {
 		return hSearchPart, true
 	case *wirepb.Request_Stats:
 		return hStats, true
+	case *wirepb.Request_PublishClaim:
+		return hPublishClaim, true
+	case *wirepb.Request_Resolve:
+		return hResolve, true
 	}
 	return handler{}, false
 }

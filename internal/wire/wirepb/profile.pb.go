@@ -235,6 +235,8 @@ type Request struct {
 	//	*Request_Search
 	//	*Request_SearchPart
 	//	*Request_Stats
+	//	*Request_PublishClaim
+	//	*Request_Resolve
 	Body          isRequest_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -410,6 +412,24 @@ func (x *Request) GetStats() *ProfileStatsRequest {
 	return nil
 }
 
+func (x *Request) GetPublishClaim() *PublishClaimRequest {
+	if x != nil {
+		if x, ok := x.Body.(*Request_PublishClaim); ok {
+			return x.PublishClaim
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetResolve() *ResolveRequest {
+	if x != nil {
+		if x, ok := x.Body.(*Request_Resolve); ok {
+			return x.Resolve
+		}
+	}
+	return nil
+}
+
 type isRequest_Body interface {
 	isRequest_Body()
 }
@@ -470,6 +490,14 @@ type Request_Stats struct {
 	Stats *ProfileStatsRequest `protobuf:"bytes,23,opt,name=stats,proto3,oneof"`
 }
 
+type Request_PublishClaim struct {
+	PublishClaim *PublishClaimRequest `protobuf:"bytes,24,opt,name=publish_claim,json=publishClaim,proto3,oneof"`
+}
+
+type Request_Resolve struct {
+	Resolve *ResolveRequest `protobuf:"bytes,25,opt,name=resolve,proto3,oneof"`
+}
+
 func (*Request_Ping) isRequest_Body() {}
 
 func (*Request_ListRoles) isRequest_Body() {}
@@ -498,6 +526,10 @@ func (*Request_SearchPart) isRequest_Body() {}
 
 func (*Request_Stats) isRequest_Body() {}
 
+func (*Request_PublishClaim) isRequest_Body() {}
+
+func (*Request_Resolve) isRequest_Body() {}
+
 type Response struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Status Status                 `protobuf:"varint,1,opt,name=status,proto3,enum=iop.wire.v1.Status" json:"status,omitempty"`
@@ -525,6 +557,8 @@ type Response struct {
 	//	*Response_Search
 	//	*Response_SearchPart
 	//	*Response_Stats
+	//	*Response_PublishClaim
+	//	*Response_Resolve
 	Body          isResponse_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -721,6 +755,24 @@ func (x *Response) GetStats() *ProfileStatsResponse {
 	return nil
 }
 
+func (x *Response) GetPublishClaim() *PublishClaimResponse {
+	if x != nil {
+		if x, ok := x.Body.(*Response_PublishClaim); ok {
+			return x.PublishClaim
+		}
+	}
+	return nil
+}
+
+func (x *Response) GetResolve() *ResolveResponse {
+	if x != nil {
+		if x, ok := x.Body.(*Response_Resolve); ok {
+			return x.Resolve
+		}
+	}
+	return nil
+}
+
 type isResponse_Body interface {
 	isResponse_Body()
 }
@@ -781,6 +833,14 @@ type Response_Stats struct {
 	Stats *ProfileStatsResponse `protobuf:"bytes,23,opt,name=stats,proto3,oneof"`
 }
 
+type Response_PublishClaim struct {
+	PublishClaim *PublishClaimResponse `protobuf:"bytes,24,opt,name=publish_claim,json=publishClaim,proto3,oneof"`
+}
+
+type Response_Resolve struct {
+	Resolve *ResolveResponse `protobuf:"bytes,25,opt,name=resolve,proto3,oneof"`
+}
+
 func (*Response_Ping) isResponse_Body() {}
 
 func (*Response_ListRoles) isResponse_Body() {}
@@ -808,6 +868,10 @@ func (*Response_Search) isResponse_Body() {}
 func (*Response_SearchPart) isResponse_Body() {}
 
 func (*Response_Stats) isResponse_Body() {}
+
+func (*Response_PublishClaim) isResponse_Body() {}
+
+func (*Response_Resolve) isResponse_Body() {}
 
 type PingRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1780,10 +1844,15 @@ func (*UpdateProfileResponse) Descriptor() ([]byte, []int) {
 	return file_profile_proto_rawDescGZIP(), []int{20}
 }
 
+// CancelHostingRequest may carry the identity's final claim (an encoded
+// can IdentityClaim in state MOVED to new_server_id, or CANCELLED), signed
+// in Request.signature; the server publishes it in place of the hosting
+// pointer.
 type CancelHostingRequest struct {
 	state               protoimpl.MessageState `protogen:"open.v1"`
 	RedirectToNewServer bool                   `protobuf:"varint,1,opt,name=redirect_to_new_server,json=redirectToNewServer,proto3" json:"redirect_to_new_server,omitempty"`
 	NewServerId         []byte                 `protobuf:"bytes,2,opt,name=new_server_id,json=newServerId,proto3" json:"new_server_id,omitempty"`
+	FinalClaim          []byte                 `protobuf:"bytes,3,opt,name=final_claim,json=finalClaim,proto3" json:"final_claim,omitempty"`
 	unknownFields       protoimpl.UnknownFields
 	sizeCache           protoimpl.SizeCache
 }
@@ -1828,6 +1897,13 @@ func (x *CancelHostingRequest) GetRedirectToNewServer() bool {
 func (x *CancelHostingRequest) GetNewServerId() []byte {
 	if x != nil {
 		return x.NewServerId
+	}
+	return nil
+}
+
+func (x *CancelHostingRequest) GetFinalClaim() []byte {
+	if x != nil {
+		return x.FinalClaim
 	}
 	return nil
 }
@@ -2578,6 +2654,187 @@ func (x *ProfileSearchPartResponse) GetProfiles() []*ProfileQueryInformation {
 	return nil
 }
 
+// PublishClaimRequest carries an identity's claim "I am hosted here" (an
+// encoded can IdentityClaim, signed in Request.signature); the server
+// countersigns it and publishes it in the content address network.
+type PublishClaimRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Claim         []byte                 `protobuf:"bytes,1,opt,name=claim,proto3" json:"claim,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PublishClaimRequest) Reset() {
+	*x = PublishClaimRequest{}
+	mi := &file_profile_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PublishClaimRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PublishClaimRequest) ProtoMessage() {}
+
+func (x *PublishClaimRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_profile_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PublishClaimRequest.ProtoReflect.Descriptor instead.
+func (*PublishClaimRequest) Descriptor() ([]byte, []int) {
+	return file_profile_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *PublishClaimRequest) GetClaim() []byte {
+	if x != nil {
+		return x.Claim
+	}
+	return nil
+}
+
+type PublishClaimResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PublishClaimResponse) Reset() {
+	*x = PublishClaimResponse{}
+	mi := &file_profile_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PublishClaimResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PublishClaimResponse) ProtoMessage() {}
+
+func (x *PublishClaimResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_profile_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PublishClaimResponse.ProtoReflect.Descriptor instead.
+func (*PublishClaimResponse) Descriptor() ([]byte, []int) {
+	return file_profile_proto_rawDescGZIP(), []int{35}
+}
+
+// ResolveRequest asks any node where an identity is hosted. The answer
+// carries the raw signed DHT records so the client verifies them itself.
+type ResolveRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	IdentityId    []byte                 `protobuf:"bytes,1,opt,name=identity_id,json=identityId,proto3" json:"identity_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResolveRequest) Reset() {
+	*x = ResolveRequest{}
+	mi := &file_profile_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResolveRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResolveRequest) ProtoMessage() {}
+
+func (x *ResolveRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_profile_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResolveRequest.ProtoReflect.Descriptor instead.
+func (*ResolveRequest) Descriptor() ([]byte, []int) {
+	return file_profile_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *ResolveRequest) GetIdentityId() []byte {
+	if x != nil {
+		return x.IdentityId
+	}
+	return nil
+}
+
+type ResolveResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Pointer       []byte                 `protobuf:"bytes,1,opt,name=pointer,proto3" json:"pointer,omitempty"` // the identity's pointer (a can Signed IdentityPointer)
+	Contact       []byte                 `protobuf:"bytes,2,opt,name=contact,proto3" json:"contact,omitempty"` // the contact record of the server it points to, if found
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResolveResponse) Reset() {
+	*x = ResolveResponse{}
+	mi := &file_profile_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResolveResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResolveResponse) ProtoMessage() {}
+
+func (x *ResolveResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_profile_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResolveResponse.ProtoReflect.Descriptor instead.
+func (*ResolveResponse) Descriptor() ([]byte, []int) {
+	return file_profile_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *ResolveResponse) GetPointer() []byte {
+	if x != nil {
+		return x.Pointer
+	}
+	return nil
+}
+
+func (x *ResolveResponse) GetContact() []byte {
+	if x != nil {
+		return x.Contact
+	}
+	return nil
+}
+
 type ProfileStatsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -2586,7 +2843,7 @@ type ProfileStatsRequest struct {
 
 func (x *ProfileStatsRequest) Reset() {
 	*x = ProfileStatsRequest{}
-	mi := &file_profile_proto_msgTypes[34]
+	mi := &file_profile_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2598,7 +2855,7 @@ func (x *ProfileStatsRequest) String() string {
 func (*ProfileStatsRequest) ProtoMessage() {}
 
 func (x *ProfileStatsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_profile_proto_msgTypes[34]
+	mi := &file_profile_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2611,7 +2868,7 @@ func (x *ProfileStatsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProfileStatsRequest.ProtoReflect.Descriptor instead.
 func (*ProfileStatsRequest) Descriptor() ([]byte, []int) {
-	return file_profile_proto_rawDescGZIP(), []int{34}
+	return file_profile_proto_rawDescGZIP(), []int{38}
 }
 
 type ProfileStatsItem struct {
@@ -2624,7 +2881,7 @@ type ProfileStatsItem struct {
 
 func (x *ProfileStatsItem) Reset() {
 	*x = ProfileStatsItem{}
-	mi := &file_profile_proto_msgTypes[35]
+	mi := &file_profile_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2636,7 +2893,7 @@ func (x *ProfileStatsItem) String() string {
 func (*ProfileStatsItem) ProtoMessage() {}
 
 func (x *ProfileStatsItem) ProtoReflect() protoreflect.Message {
-	mi := &file_profile_proto_msgTypes[35]
+	mi := &file_profile_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2649,7 +2906,7 @@ func (x *ProfileStatsItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProfileStatsItem.ProtoReflect.Descriptor instead.
 func (*ProfileStatsItem) Descriptor() ([]byte, []int) {
-	return file_profile_proto_rawDescGZIP(), []int{35}
+	return file_profile_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ProfileStatsItem) GetIdentityType() string {
@@ -2675,7 +2932,7 @@ type ProfileStatsResponse struct {
 
 func (x *ProfileStatsResponse) Reset() {
 	*x = ProfileStatsResponse{}
-	mi := &file_profile_proto_msgTypes[36]
+	mi := &file_profile_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2687,7 +2944,7 @@ func (x *ProfileStatsResponse) String() string {
 func (*ProfileStatsResponse) ProtoMessage() {}
 
 func (x *ProfileStatsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_profile_proto_msgTypes[36]
+	mi := &file_profile_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2700,7 +2957,7 @@ func (x *ProfileStatsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProfileStatsResponse.ProtoReflect.Descriptor instead.
 func (*ProfileStatsResponse) Descriptor() ([]byte, []int) {
-	return file_profile_proto_rawDescGZIP(), []int{36}
+	return file_profile_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ProfileStatsResponse) GetStats() []*ProfileStatsItem {
@@ -2723,13 +2980,15 @@ type HostedIdentity struct {
 	CancelledAt      int64                  `protobuf:"varint,8,opt,name=cancelled_at,json=cancelledAt,proto3" json:"cancelled_at,omitempty"`
 	RedirectServerId []byte                 `protobuf:"bytes,9,opt,name=redirect_server_id,json=redirectServerId,proto3" json:"redirect_server_id,omitempty"`
 	Profile          *SignedProfile         `protobuf:"bytes,10,opt,name=profile,proto3" json:"profile,omitempty"` // absent until the first update
+	Claim            []byte                 `protobuf:"bytes,11,opt,name=claim,proto3" json:"claim,omitempty"`     // the identity's latest claim (can IdentityClaim)
+	ClaimSignature   []byte                 `protobuf:"bytes,12,opt,name=claim_signature,json=claimSignature,proto3" json:"claim_signature,omitempty"`
 	unknownFields    protoimpl.UnknownFields
 	sizeCache        protoimpl.SizeCache
 }
 
 func (x *HostedIdentity) Reset() {
 	*x = HostedIdentity{}
-	mi := &file_profile_proto_msgTypes[37]
+	mi := &file_profile_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2741,7 +3000,7 @@ func (x *HostedIdentity) String() string {
 func (*HostedIdentity) ProtoMessage() {}
 
 func (x *HostedIdentity) ProtoReflect() protoreflect.Message {
-	mi := &file_profile_proto_msgTypes[37]
+	mi := &file_profile_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2754,7 +3013,7 @@ func (x *HostedIdentity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HostedIdentity.ProtoReflect.Descriptor instead.
 func (*HostedIdentity) Descriptor() ([]byte, []int) {
-	return file_profile_proto_rawDescGZIP(), []int{37}
+	return file_profile_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *HostedIdentity) GetPublicKey() []byte {
@@ -2827,6 +3086,20 @@ func (x *HostedIdentity) GetProfile() *SignedProfile {
 	return nil
 }
 
+func (x *HostedIdentity) GetClaim() []byte {
+	if x != nil {
+		return x.Claim
+	}
+	return nil
+}
+
+func (x *HostedIdentity) GetClaimSignature() []byte {
+	if x != nil {
+		return x.ClaimSignature
+	}
+	return nil
+}
+
 var File_profile_proto protoreflect.FileDescriptor
 
 const file_profile_proto_rawDesc = "" +
@@ -2836,7 +3109,7 @@ const file_profile_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\rR\x02id\x120\n" +
 	"\arequest\x18\x02 \x01(\v2\x14.iop.wire.v1.RequestH\x00R\arequest\x123\n" +
 	"\bresponse\x18\x03 \x01(\v2\x15.iop.wire.v1.ResponseH\x00R\bresponseB\x06\n" +
-	"\x04kind\"\xa1\b\n" +
+	"\x04kind\"\xa3\t\n" +
 	"\aRequest\x12\x1c\n" +
 	"\tsignature\x18\x01 \x01(\fR\tsignature\x12.\n" +
 	"\x04ping\x18\n" +
@@ -2856,8 +3129,11 @@ const file_profile_proto_rawDesc = "" +
 	"\x06search\x18\x15 \x01(\v2!.iop.wire.v1.ProfileSearchRequestH\x00R\x06search\x12H\n" +
 	"\vsearch_part\x18\x16 \x01(\v2%.iop.wire.v1.ProfileSearchPartRequestH\x00R\n" +
 	"searchPart\x128\n" +
-	"\x05stats\x18\x17 \x01(\v2 .iop.wire.v1.ProfileStatsRequestH\x00R\x05statsB\x06\n" +
-	"\x04body\"\x95\t\n" +
+	"\x05stats\x18\x17 \x01(\v2 .iop.wire.v1.ProfileStatsRequestH\x00R\x05stats\x12G\n" +
+	"\rpublish_claim\x18\x18 \x01(\v2 .iop.wire.v1.PublishClaimRequestH\x00R\fpublishClaim\x127\n" +
+	"\aresolve\x18\x19 \x01(\v2\x1b.iop.wire.v1.ResolveRequestH\x00R\aresolveB\x06\n" +
+	"\x04body\"\x99\n" +
+	"\n" +
 	"\bResponse\x12+\n" +
 	"\x06status\x18\x01 \x01(\x0e2\x13.iop.wire.v1.StatusR\x06status\x12\x1c\n" +
 	"\ttimestamp\x18\x02 \x01(\x03R\ttimestamp\x12\x18\n" +
@@ -2880,7 +3156,9 @@ const file_profile_proto_rawDesc = "" +
 	"\x06search\x18\x15 \x01(\v2\".iop.wire.v1.ProfileSearchResponseH\x00R\x06search\x12I\n" +
 	"\vsearch_part\x18\x16 \x01(\v2&.iop.wire.v1.ProfileSearchPartResponseH\x00R\n" +
 	"searchPart\x129\n" +
-	"\x05stats\x18\x17 \x01(\v2!.iop.wire.v1.ProfileStatsResponseH\x00R\x05statsB\x06\n" +
+	"\x05stats\x18\x17 \x01(\v2!.iop.wire.v1.ProfileStatsResponseH\x00R\x05stats\x12H\n" +
+	"\rpublish_claim\x18\x18 \x01(\v2!.iop.wire.v1.PublishClaimResponseH\x00R\fpublishClaim\x128\n" +
+	"\aresolve\x18\x19 \x01(\v2\x1c.iop.wire.v1.ResolveResponseH\x00R\aresolveB\x06\n" +
 	"\x04body\"'\n" +
 	"\vPingRequest\x12\x18\n" +
 	"\apayload\x18\x01 \x01(\fR\apayload\">\n" +
@@ -2946,10 +3224,12 @@ const file_profile_proto_rawDesc = "" +
 	"\rprofile_image\x18\x02 \x01(\fR\fprofileImage\x12'\n" +
 	"\x0fthumbnail_image\x18\x03 \x01(\fR\x0ethumbnailImage\x12%\n" +
 	"\x0eno_propagation\x18\x04 \x01(\bR\rnoPropagation\"\x17\n" +
-	"\x15UpdateProfileResponse\"o\n" +
+	"\x15UpdateProfileResponse\"\x90\x01\n" +
 	"\x14CancelHostingRequest\x123\n" +
 	"\x16redirect_to_new_server\x18\x01 \x01(\bR\x13redirectToNewServer\x12\"\n" +
-	"\rnew_server_id\x18\x02 \x01(\fR\vnewServerId\"\x17\n" +
+	"\rnew_server_id\x18\x02 \x01(\fR\vnewServerId\x12\x1f\n" +
+	"\vfinal_claim\x18\x03 \x01(\fR\n" +
+	"finalClaim\"\x17\n" +
 	"\x15CancelHostingResponse\"C\n" +
 	"\x1cApplicationServiceAddRequest\x12#\n" +
 	"\rservice_names\x18\x01 \x03(\tR\fserviceNames\"\x1f\n" +
@@ -3003,13 +3283,22 @@ const file_profile_proto_rawDesc = "" +
 	"\x19ProfileSearchPartResponse\x12!\n" +
 	"\frecord_index\x18\x01 \x01(\rR\vrecordIndex\x12!\n" +
 	"\frecord_count\x18\x02 \x01(\rR\vrecordCount\x12@\n" +
-	"\bprofiles\x18\x03 \x03(\v2$.iop.wire.v1.ProfileQueryInformationR\bprofiles\"\x15\n" +
+	"\bprofiles\x18\x03 \x03(\v2$.iop.wire.v1.ProfileQueryInformationR\bprofiles\"+\n" +
+	"\x13PublishClaimRequest\x12\x14\n" +
+	"\x05claim\x18\x01 \x01(\fR\x05claim\"\x16\n" +
+	"\x14PublishClaimResponse\"1\n" +
+	"\x0eResolveRequest\x12\x1f\n" +
+	"\videntity_id\x18\x01 \x01(\fR\n" +
+	"identityId\"E\n" +
+	"\x0fResolveResponse\x12\x18\n" +
+	"\apointer\x18\x01 \x01(\fR\apointer\x12\x18\n" +
+	"\acontact\x18\x02 \x01(\fR\acontact\"\x15\n" +
 	"\x13ProfileStatsRequest\"M\n" +
 	"\x10ProfileStatsItem\x12#\n" +
 	"\ridentity_type\x18\x01 \x01(\tR\fidentityType\x12\x14\n" +
 	"\x05count\x18\x02 \x01(\rR\x05count\"K\n" +
 	"\x14ProfileStatsResponse\x123\n" +
-	"\x05stats\x18\x01 \x03(\v2\x1d.iop.wire.v1.ProfileStatsItemR\x05stats\"\xff\x02\n" +
+	"\x05stats\x18\x01 \x03(\v2\x1d.iop.wire.v1.ProfileStatsItemR\x05stats\"\xbe\x03\n" +
 	"\x0eHostedIdentity\x12\x1d\n" +
 	"\n" +
 	"public_key\x18\x01 \x01(\fR\tpublicKey\x12\x12\n" +
@@ -3022,7 +3311,9 @@ const file_profile_proto_rawDesc = "" +
 	"\fcancelled_at\x18\b \x01(\x03R\vcancelledAt\x12,\n" +
 	"\x12redirect_server_id\x18\t \x01(\fR\x10redirectServerId\x124\n" +
 	"\aprofile\x18\n" +
-	" \x01(\v2\x1a.iop.wire.v1.SignedProfileR\aprofile*\xaf\x02\n" +
+	" \x01(\v2\x1a.iop.wire.v1.SignedProfileR\aprofile\x12\x14\n" +
+	"\x05claim\x18\v \x01(\fR\x05claim\x12'\n" +
+	"\x0fclaim_signature\x18\f \x01(\fR\x0eclaimSignature*\xaf\x02\n" +
 	"\x06Status\x12\x06\n" +
 	"\x02OK\x10\x00\x12\x16\n" +
 	"\x12PROTOCOL_VIOLATION\x10\x01\x12\x0f\n" +
@@ -3056,7 +3347,7 @@ func file_profile_proto_rawDescGZIP() []byte {
 }
 
 var file_profile_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_profile_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
+var file_profile_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
 var file_profile_proto_goTypes = []any{
 	(Status)(0),                              // 0: iop.wire.v1.Status
 	(*Message)(nil),                          // 1: iop.wire.v1.Message
@@ -3093,10 +3384,14 @@ var file_profile_proto_goTypes = []any{
 	(*ProfileSearchResponse)(nil),            // 32: iop.wire.v1.ProfileSearchResponse
 	(*ProfileSearchPartRequest)(nil),         // 33: iop.wire.v1.ProfileSearchPartRequest
 	(*ProfileSearchPartResponse)(nil),        // 34: iop.wire.v1.ProfileSearchPartResponse
-	(*ProfileStatsRequest)(nil),              // 35: iop.wire.v1.ProfileStatsRequest
-	(*ProfileStatsItem)(nil),                 // 36: iop.wire.v1.ProfileStatsItem
-	(*ProfileStatsResponse)(nil),             // 37: iop.wire.v1.ProfileStatsResponse
-	(*HostedIdentity)(nil),                   // 38: iop.wire.v1.HostedIdentity
+	(*PublishClaimRequest)(nil),              // 35: iop.wire.v1.PublishClaimRequest
+	(*PublishClaimResponse)(nil),             // 36: iop.wire.v1.PublishClaimResponse
+	(*ResolveRequest)(nil),                   // 37: iop.wire.v1.ResolveRequest
+	(*ResolveResponse)(nil),                  // 38: iop.wire.v1.ResolveResponse
+	(*ProfileStatsRequest)(nil),              // 39: iop.wire.v1.ProfileStatsRequest
+	(*ProfileStatsItem)(nil),                 // 40: iop.wire.v1.ProfileStatsItem
+	(*ProfileStatsResponse)(nil),             // 41: iop.wire.v1.ProfileStatsResponse
+	(*HostedIdentity)(nil),                   // 42: iop.wire.v1.HostedIdentity
 }
 var file_profile_proto_depIdxs = []int32{
 	2,  // 0: iop.wire.v1.Message.request:type_name -> iop.wire.v1.Request
@@ -3114,35 +3409,39 @@ var file_profile_proto_depIdxs = []int32{
 	28, // 12: iop.wire.v1.Request.get_profile:type_name -> iop.wire.v1.GetProfileRequest
 	30, // 13: iop.wire.v1.Request.search:type_name -> iop.wire.v1.ProfileSearchRequest
 	33, // 14: iop.wire.v1.Request.search_part:type_name -> iop.wire.v1.ProfileSearchPartRequest
-	35, // 15: iop.wire.v1.Request.stats:type_name -> iop.wire.v1.ProfileStatsRequest
-	0,  // 16: iop.wire.v1.Response.status:type_name -> iop.wire.v1.Status
-	5,  // 17: iop.wire.v1.Response.ping:type_name -> iop.wire.v1.PingResponse
-	8,  // 18: iop.wire.v1.Response.list_roles:type_name -> iop.wire.v1.ListRolesResponse
-	10, // 19: iop.wire.v1.Response.start_conversation:type_name -> iop.wire.v1.StartConversationResponse
-	13, // 20: iop.wire.v1.Response.register_hosting:type_name -> iop.wire.v1.RegisterHostingResponse
-	15, // 21: iop.wire.v1.Response.check_in:type_name -> iop.wire.v1.CheckInResponse
-	17, // 22: iop.wire.v1.Response.verify_identity:type_name -> iop.wire.v1.VerifyIdentityResponse
-	21, // 23: iop.wire.v1.Response.update_profile:type_name -> iop.wire.v1.UpdateProfileResponse
-	23, // 24: iop.wire.v1.Response.cancel_hosting:type_name -> iop.wire.v1.CancelHostingResponse
-	25, // 25: iop.wire.v1.Response.app_service_add:type_name -> iop.wire.v1.ApplicationServiceAddResponse
-	27, // 26: iop.wire.v1.Response.app_service_remove:type_name -> iop.wire.v1.ApplicationServiceRemoveResponse
-	29, // 27: iop.wire.v1.Response.get_profile:type_name -> iop.wire.v1.GetProfileResponse
-	32, // 28: iop.wire.v1.Response.search:type_name -> iop.wire.v1.ProfileSearchResponse
-	34, // 29: iop.wire.v1.Response.search_part:type_name -> iop.wire.v1.ProfileSearchPartResponse
-	37, // 30: iop.wire.v1.Response.stats:type_name -> iop.wire.v1.ProfileStatsResponse
-	7,  // 31: iop.wire.v1.ListRolesResponse.roles:type_name -> iop.wire.v1.ServerRole
-	19, // 32: iop.wire.v1.UpdateProfileRequest.profile:type_name -> iop.wire.v1.SignedProfile
-	19, // 33: iop.wire.v1.GetProfileResponse.signed_profile:type_name -> iop.wire.v1.SignedProfile
-	19, // 34: iop.wire.v1.ProfileQueryInformation.signed_profile:type_name -> iop.wire.v1.SignedProfile
-	31, // 35: iop.wire.v1.ProfileSearchResponse.profiles:type_name -> iop.wire.v1.ProfileQueryInformation
-	31, // 36: iop.wire.v1.ProfileSearchPartResponse.profiles:type_name -> iop.wire.v1.ProfileQueryInformation
-	36, // 37: iop.wire.v1.ProfileStatsResponse.stats:type_name -> iop.wire.v1.ProfileStatsItem
-	19, // 38: iop.wire.v1.HostedIdentity.profile:type_name -> iop.wire.v1.SignedProfile
-	39, // [39:39] is the sub-list for method output_type
-	39, // [39:39] is the sub-list for method input_type
-	39, // [39:39] is the sub-list for extension type_name
-	39, // [39:39] is the sub-list for extension extendee
-	0,  // [0:39] is the sub-list for field type_name
+	39, // 15: iop.wire.v1.Request.stats:type_name -> iop.wire.v1.ProfileStatsRequest
+	35, // 16: iop.wire.v1.Request.publish_claim:type_name -> iop.wire.v1.PublishClaimRequest
+	37, // 17: iop.wire.v1.Request.resolve:type_name -> iop.wire.v1.ResolveRequest
+	0,  // 18: iop.wire.v1.Response.status:type_name -> iop.wire.v1.Status
+	5,  // 19: iop.wire.v1.Response.ping:type_name -> iop.wire.v1.PingResponse
+	8,  // 20: iop.wire.v1.Response.list_roles:type_name -> iop.wire.v1.ListRolesResponse
+	10, // 21: iop.wire.v1.Response.start_conversation:type_name -> iop.wire.v1.StartConversationResponse
+	13, // 22: iop.wire.v1.Response.register_hosting:type_name -> iop.wire.v1.RegisterHostingResponse
+	15, // 23: iop.wire.v1.Response.check_in:type_name -> iop.wire.v1.CheckInResponse
+	17, // 24: iop.wire.v1.Response.verify_identity:type_name -> iop.wire.v1.VerifyIdentityResponse
+	21, // 25: iop.wire.v1.Response.update_profile:type_name -> iop.wire.v1.UpdateProfileResponse
+	23, // 26: iop.wire.v1.Response.cancel_hosting:type_name -> iop.wire.v1.CancelHostingResponse
+	25, // 27: iop.wire.v1.Response.app_service_add:type_name -> iop.wire.v1.ApplicationServiceAddResponse
+	27, // 28: iop.wire.v1.Response.app_service_remove:type_name -> iop.wire.v1.ApplicationServiceRemoveResponse
+	29, // 29: iop.wire.v1.Response.get_profile:type_name -> iop.wire.v1.GetProfileResponse
+	32, // 30: iop.wire.v1.Response.search:type_name -> iop.wire.v1.ProfileSearchResponse
+	34, // 31: iop.wire.v1.Response.search_part:type_name -> iop.wire.v1.ProfileSearchPartResponse
+	41, // 32: iop.wire.v1.Response.stats:type_name -> iop.wire.v1.ProfileStatsResponse
+	36, // 33: iop.wire.v1.Response.publish_claim:type_name -> iop.wire.v1.PublishClaimResponse
+	38, // 34: iop.wire.v1.Response.resolve:type_name -> iop.wire.v1.ResolveResponse
+	7,  // 35: iop.wire.v1.ListRolesResponse.roles:type_name -> iop.wire.v1.ServerRole
+	19, // 36: iop.wire.v1.UpdateProfileRequest.profile:type_name -> iop.wire.v1.SignedProfile
+	19, // 37: iop.wire.v1.GetProfileResponse.signed_profile:type_name -> iop.wire.v1.SignedProfile
+	19, // 38: iop.wire.v1.ProfileQueryInformation.signed_profile:type_name -> iop.wire.v1.SignedProfile
+	31, // 39: iop.wire.v1.ProfileSearchResponse.profiles:type_name -> iop.wire.v1.ProfileQueryInformation
+	31, // 40: iop.wire.v1.ProfileSearchPartResponse.profiles:type_name -> iop.wire.v1.ProfileQueryInformation
+	40, // 41: iop.wire.v1.ProfileStatsResponse.stats:type_name -> iop.wire.v1.ProfileStatsItem
+	19, // 42: iop.wire.v1.HostedIdentity.profile:type_name -> iop.wire.v1.SignedProfile
+	43, // [43:43] is the sub-list for method output_type
+	43, // [43:43] is the sub-list for method input_type
+	43, // [43:43] is the sub-list for extension type_name
+	43, // [43:43] is the sub-list for extension extendee
+	0,  // [0:43] is the sub-list for field type_name
 }
 
 func init() { file_profile_proto_init() }
@@ -3169,6 +3468,8 @@ func file_profile_proto_init() {
 		(*Request_Search)(nil),
 		(*Request_SearchPart)(nil),
 		(*Request_Stats)(nil),
+		(*Request_PublishClaim)(nil),
+		(*Request_Resolve)(nil),
 	}
 	file_profile_proto_msgTypes[2].OneofWrappers = []any{
 		(*Response_Ping)(nil),
@@ -3185,6 +3486,8 @@ func file_profile_proto_init() {
 		(*Response_Search)(nil),
 		(*Response_SearchPart)(nil),
 		(*Response_Stats)(nil),
+		(*Response_PublishClaim)(nil),
+		(*Response_Resolve)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -3192,7 +3495,7 @@ func file_profile_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_profile_proto_rawDesc), len(file_profile_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   38,
+			NumMessages:   42,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,129 @@
+package can
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/iop-go/iop/internal/can/canpb"
+	"github.com/iop-go/iop/internal/p2p"
+)
+
+// startNetwork starts n DHT nodes on loopback that bootstrap from node 0.
+func startNetwork(t *testing.T, n int) []*CAN {
+	t.Helper()
+	var out []*CAN
+	var boot []peer.AddrInfo
+	for i := range n {
+		k := key(t)
+		h, err := p2p.New(p2p.Config{Key: k, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Limits: p2p.ServerLimits()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { h.Close() })
+		c, err := New(Config{Host: h, Key: k, Bootstrap: boot, Contact: func() *canpb.NodeContact {
+			var addrs []string
+			for _, a := range h.Addrs() {
+				addrs = append(addrs, a.String())
+			}
+			return &canpb.NodeContact{Addrs: addrs}
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			c.Run(ctx)
+		}()
+		t.Cleanup(func() {
+			cancel()
+			<-done
+		})
+		if i == 0 {
+			boot = []peer.AddrInfo{{ID: h.ID(), Addrs: h.Addrs()}}
+		}
+		out = append(out, c)
+	}
+	for _, c := range out {
+		select {
+		case <-c.Ready():
+		case <-time.After(30 * time.Second):
+			t.Fatal("a node did not join the DHT within 30 s")
+		}
+	}
+	return out
+}
+
+// TestResolveAcrossNodes publishes a pointer at one node and resolves it,
+// and the server's contact, from every other node.
+func TestResolveAcrossNodes(t *testing.T) {
+	nodes := startNetwork(t, 6)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	user := key(t)
+	host := nodes[3]
+	srvID := host.cfg.Key.ID()
+	c, s := claim(t, user, srvID, canpb.ClaimState_HOSTED, 1)
+	if err := host.PublishPointer(ctx, c, s); err != nil {
+		t.Fatal(err)
+	}
+	if err := host.PublishContact(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i, n := range nodes {
+		p, _, err := n.Resolve(ctx, user.ID())
+		if err != nil {
+			t.Fatalf("node %d: Resolve = %v", i, err)
+		}
+		if p.Server != srvID {
+			t.Errorf("node %d: Resolve = server %s, want %s", i, p.Server.Short(), srvID.Short())
+		}
+		nc, _, err := n.Contact(ctx, srvID)
+		if err != nil || len(nc.Addrs) == 0 {
+			t.Fatalf("node %d: Contact = %v, %v", i, nc, err)
+		}
+	}
+	// The identity moves: its old server publishes the MOVED claim, which
+	// replaces the hosting pointer everywhere.
+	newSrv := nodes[5].cfg.Key.ID()
+	c2, s2 := claim(t, user, newSrv, canpb.ClaimState_MOVED, 2)
+	if err := host.PublishPointer(ctx, c2, s2); err != nil {
+		t.Fatal(err)
+	}
+	for i, n := range nodes {
+		p, _, err := n.Resolve(ctx, user.ID())
+		if err != nil || p.Claim.State != canpb.ClaimState_MOVED || p.Server != newSrv {
+			t.Errorf("node %d after the move: Resolve = %+v, %v; want MOVED to %s", i, p, err, newSrv.Short())
+		}
+	}
+	// An older claim can no longer replace it.
+	if err := host.PublishPointer(ctx, c, s); err == nil {
+		t.Error("PublishPointer of an older claim succeeded")
+	}
+}
+
+// TestForgedRecordsRejected: nodes refuse values that fail validation, so
+// nothing forged is ever stored or served.
+func TestForgedRecordsRejected(t *testing.T) {
+	nodes := startNetwork(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	user, liar := key(t), key(t)
+	srvID := nodes[1].cfg.Key.ID()
+	// A hosting claim for node 1, countersigned by another key.
+	c, s := claim(t, user, srvID, canpb.ClaimState_HOSTED, 1)
+	forged, err := SignPointer(liar, c, s, time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nodes[0].dht.PutValue(ctx, IdentityKey(user.ID()), forged); err == nil {
+		t.Fatal("PutValue of a forged pointer succeeded")
+	}
+	if _, _, err := nodes[2].Resolve(ctx, user.ID()); err == nil {
+		t.Error("a forged pointer was resolved")
+	}
+}
