@@ -1,3 +1,0 @@
-// Package locnet is the IoP location based network (LOC). (Documentation
-// in progress.)
-package locnet
