@@ -190,8 +190,14 @@ func (d *Devnet) startNode(i int) (*node.Node, NodeInfo, error) {
 	if err != nil {
 		return nil, NodeInfo{}, err
 	}
+	// Every node joins through the first one, which learns of the others
+	// when they connect.
+	var boot []string
+	if i > 0 {
+		boot = []string{d.info.Nodes[0].Addr}
+	}
 	nd, err := node.New(node.Config{
-		DataDir: dir, Listen: nf.Listen, HTTP: nf.HTTP, Location: loc, Name: nf.Name,
+		DataDir: dir, Listen: nf.Listen, HTTP: nf.HTTP, Location: loc, Name: nf.Name, Bootstrap: boot,
 		Logger: d.cfg.Logger.With("node", nodeName(i)),
 	})
 	if err != nil {
