@@ -146,6 +146,9 @@ func (ss *session) cancelHosting(req *wirepb.Request) (*wirepb.Response, error) 
 	if err != nil {
 		return nil, fmt.Errorf("store cancellation of %s: %w", ss.clientID, err)
 	}
+	if h.profile != nil {
+		s.appendLocked(logEntry{id: ss.clientID})
+	}
 	h.rec, h.profile, h.online = rec, nil, nil
 	s.nactive--
 	if final != nil {
@@ -262,6 +265,9 @@ func (ss *session) updateProfile(req *wirepb.Request) (*wirepb.Response, error) 
 	}
 	h.rec, h.profile = rec, sp
 	s.index.Put(indexEntry(sp))
+	if !r.NoPropagation {
+		s.appendLocked(logEntry{id: ss.clientID, profile: sp})
+	}
 	return &wirepb.Response{Body: &wirepb.Response_UpdateProfile{UpdateProfile: &wirepb.UpdateProfileResponse{}}}, nil
 }
 

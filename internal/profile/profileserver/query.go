@@ -82,7 +82,8 @@ type searchCache struct {
 
 type resultItem struct {
 	id      identity.ID
-	profile *graph.SignedProfile
+	profile *graph.SignedProfile // hosted profiles; nil for shared ones
+	source  identity.ID          // the neighbour that shares it
 }
 
 func (ss *session) search(req *wirepb.Request) (*wirepb.Response, error) {
@@ -143,12 +144,19 @@ func (ss *session) search(req *wirepb.Request) (*wirepb.Response, error) {
 	}
 	items := make([]resultItem, 0, len(res.IDs))
 	s.mu.Lock()
-	for _, raw := range res.IDs {
+	for i, raw := range res.IDs {
 		id := identity.ID(raw)
+		if res.Sources[i] != 0 {
+			if nb, ok := s.sources[res.Sources[i]]; ok {
+				items = append(items, resultItem{id: id, source: nb})
+			}
+			continue
+		}
 		if h := s.ids[id]; h != nil && h.profile != nil && h.active() {
 			items = append(items, resultItem{id: id, profile: h.profile})
 		}
 	}
+	covered := s.coveredLocked()
 	s.mu.Unlock()
 	ss.cache = &searchCache{items: items, thumbs: r.IncludeThumbnailImages, expires: time.Now().Add(s.cfg.SearchCacheTTL)}
 	n := min(len(items), int(r.MaxResponseRecordCount))
@@ -159,44 +167,68 @@ func (ss *session) search(req *wirepb.Request) (*wirepb.Response, error) {
 	return &wirepb.Response{Body: &wirepb.Response_Search{Search: &wirepb.ProfileSearchResponse{
 		TotalRecordCount:       uint32(len(items)),
 		MaxResponseRecordCount: r.MaxResponseRecordCount,
-		CoveredServers:         [][]byte{s.id[:]},
+		CoveredServers:         covered,
 		Profiles:               page,
 		TimedOut:               res.TimedOut,
 	}}}, nil
 }
 
-// page builds the wire form of cached results [from, from+n).
+// page builds the wire form of cached results [from, from+n). Hosted
+// profiles cancelled since the search and shared profiles dropped since are
+// left out, so a page may be shorter than asked.
 func (ss *session) page(from, n int) ([]*wirepb.ProfileQueryInformation, error) {
 	s := ss.s
 	c := ss.cache
 	out := make([]*wirepb.ProfileQueryInformation, 0, n)
-	var kept []resultItem
-	s.mu.Lock()
+	var thumbs []resultItem
 	for _, it := range c.items[from : from+n] {
-		h := s.ids[it.id]
-		if h == nil || !h.active() {
-			// Cancelled since the search: never returned (the page is
-			// shorter by one).
+		if it.profile == nil {
+			sp, err := s.sharedProfile(it.source, it.id)
+			if err != nil {
+				return nil, err
+			}
+			if sp == nil {
+				continue
+			}
+			q := &wirepb.ProfileQueryInformation{HostingServerId: append([]byte(nil), it.source[:]...), SignedProfile: sp.Profile}
+			if c.thumbs {
+				q.ThumbnailImage = sp.ThumbnailImage
+			}
+			out = append(out, q)
 			continue
 		}
-		kept = append(kept, it)
+		s.mu.Lock()
+		h := s.ids[it.id]
+		ok := h != nil && h.active()
+		online := ok && h.online != nil
+		s.mu.Unlock()
+		if !ok {
+			continue
+		}
 		out = append(out, &wirepb.ProfileQueryInformation{
 			IsHosted:        true,
 			HostingServerId: s.id[:],
-			IsOnline:        h.online != nil,
+			IsOnline:        online,
 			SignedProfile:   it.profile.Proto(),
 		})
+		if c.thumbs {
+			thumbs = append(thumbs, it)
+		}
 	}
-	s.mu.Unlock()
-	if c.thumbs {
-		for i, it := range kept {
-			if h := it.profile.Profile.ThumbnailHash; h != nil {
-				img, err := s.storedImage(it.id, graph.ThumbnailImage, h)
-				if err != nil {
-					return nil, err
-				}
-				out[i].ThumbnailImage = img
+	// Thumbnails of hosted profiles are read after the lock is released.
+	j := 0
+	for i := range out {
+		if !out[i].IsHosted || !c.thumbs {
+			continue
+		}
+		it := thumbs[j]
+		j++
+		if h := it.profile.Profile.ThumbnailHash; h != nil {
+			img, err := s.storedImage(it.id, graph.ThumbnailImage, h)
+			if err != nil {
+				return nil, err
 			}
+			out[i].ThumbnailImage = img
 		}
 	}
 	return out, nil

@@ -71,6 +71,7 @@ type Config struct {
 	UpdateRate          rate.Limit    // default 20 profile updates/s per identity
 	UpdateBurst         int           // default 50
 	RedirectKeep        time.Duration // default 30 days: how long a cancelled identity's redirect is kept
+	CutOffPause         time.Duration // default 1 h: how long a neighbour that sent invalid data is not followed
 
 	Now func() time.Time // default time.Now
 }
@@ -117,6 +118,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.RedirectKeep == 0 {
 		c.RedirectKeep = 30 * 24 * time.Hour
+	}
+	if c.CutOffPause == 0 {
+		c.CutOffPause = time.Hour
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -165,6 +169,14 @@ type Server struct {
 	registering int                  // registrations being written
 	writing     map[identity.ID]bool // identities with a write in progress
 	sessions    map[*session]struct{}
+	changes     changeLog                 // changes for followers
+	followers   map[identity.ID]time.Time // followers and when they last synced
+	following   map[identity.ID]*follower // neighbours this server follows
+	neighbors   map[identity.ID]*neighborInfo
+	sources     map[uint32]identity.ID // index source → neighbour
+	nextSource  uint32
+	done        chan struct{} // closed by Close
+	snapshots   int
 	peerCount   map[peer.ID]int
 	peerLimits  map[peer.ID]*rate.Limiter
 	closed      bool
@@ -190,6 +202,13 @@ func New(cfg Config) (*Server, error) {
 		log:        cfg.Logger,
 		ids:        make(map[identity.ID]*hosted),
 		writing:    make(map[identity.ID]bool),
+		changes:    newChangeLog(),
+		followers:  make(map[identity.ID]time.Time),
+		following:  make(map[identity.ID]*follower),
+		neighbors:  make(map[identity.ID]*neighborInfo),
+		sources:    make(map[uint32]identity.ID),
+		nextSource: 1,
+		done:       make(chan struct{}),
 		sessions:   make(map[*session]struct{}),
 		peerCount:  make(map[peer.ID]int),
 		peerLimits: make(map[peer.ID]*rate.Limiter),
@@ -216,6 +235,15 @@ func New(cfg Config) (*Server, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("profile server: load: %w", err)
+	}
+	shared, err := s.loadNeighbors()
+	if err != nil {
+		return nil, fmt.Errorf("profile server: load neighbours: %w", err)
+	}
+	for _, e := range shared {
+		if _, hosted := s.ids[e.ID]; !hosted {
+			entries = append(entries, e)
+		}
 	}
 	s.index = search.Build(entries)
 	if err := s.Sweep(); err != nil {
@@ -261,6 +289,7 @@ func (s *Server) Run(ctx context.Context) error {
 			if err := s.Sweep(); err != nil {
 				s.log.Error("sweep of cancelled identities", "err", err)
 			}
+			s.expireNeighbors()
 		}
 	}
 }
@@ -316,9 +345,15 @@ func (s *Server) Close() {
 	s.cfg.Host.RemoveStreamHandler(ProtocolClient)
 	s.cfg.Host.RemoveStreamHandler(ProtocolNeighbor)
 	s.mu.Lock()
+	if !s.closed {
+		close(s.done)
+	}
 	s.closed = true
 	for ss := range s.sessions {
 		ss.stream.Reset()
+	}
+	for _, f := range s.following {
+		f.cancel()
 	}
 	s.mu.Unlock()
 	s.wg.Wait()
@@ -326,17 +361,25 @@ func (s *Server) Close() {
 
 // Stats is a snapshot of the server's counters.
 type Stats struct {
-	Hosted   int // identities with an active hosting agreement
-	Online   int // identities checked in now
-	Sessions int // open protocol streams
-	Indexed  int // profiles in the search index
+	Hosted    int // identities with an active hosting agreement
+	Online    int // identities checked in now
+	Sessions  int // open protocol streams
+	Indexed   int // profiles in the search index
+	Shared    int // profiles shared by neighbours
+	Neighbors int // neighbours followed
+	Followers int // servers following this one
+	Snapshots int // snapshots started for followers since the start
 }
 
 // Stats returns a snapshot of the server's counters.
 func (s *Server) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := Stats{Hosted: s.nactive, Sessions: len(s.sessions), Indexed: s.index.Len()}
+	st := Stats{Hosted: s.nactive, Sessions: len(s.sessions), Indexed: s.index.Len(),
+		Neighbors: len(s.following), Followers: len(s.followers), Snapshots: s.snapshots}
+	for _, ni := range s.neighbors {
+		st.Shared += ni.count
+	}
 	for _, h := range s.ids {
 		if h.online != nil {
 			st.Online++

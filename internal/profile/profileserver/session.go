@@ -227,6 +227,7 @@ var (
 	hStats         = handler{roleClient, needAny, (*session).stats}
 	hPublishClaim  = handler{roleClient, needAuth, (*session).publishClaim}
 	hResolve       = handler{roleClient, needAny, (*session).resolve}
+	hSync          = handler{roleNeighbor, needVerified, (*session).neighborhoodSync}
 )
 
 func handlerFor(req *wirepb.Request) (handler, bool) {
@@ -263,6 +264,8 @@ func handlerFor(req *wirepb.Request) (handler, bool) {
 		return hPublishClaim, true
 	case *wirepb.Request_Resolve:
 		return hResolve, true
+	case *wirepb.Request_NeighborhoodSync:
+		return hSync, true
 	}
 	return handler{}, false
 }

@@ -47,6 +47,7 @@ type Query struct {
 // Result is the outcome of a search.
 type Result struct {
 	IDs      [][32]byte // matching profiles, in index order, no duplicates
+	Sources  []uint32   // Sources[i] is the Source of IDs[i]
 	Total    int        // len(IDs); at most the query's Max
 	TimedOut bool       // the regex budget ran out; IDs holds what was found until then
 }
@@ -78,11 +79,14 @@ func (ix *Index) Search(ctx context.Context, q Query) (Result, error) {
 	if !r.stop {
 		r.searchDelta()
 	}
-	res := Result{IDs: make([][32]byte, 0, len(r.ords)+len(r.deltaIDs)), TimedOut: r.timedOut}
+	n := len(r.ords) + len(r.deltaIDs)
+	res := Result{IDs: make([][32]byte, 0, n), Sources: make([]uint32, 0, n), TimedOut: r.timedOut}
 	for _, o := range r.ords {
 		res.IDs = append(res.IDs, r.s.ids[o])
+		res.Sources = append(res.Sources, r.s.clsSrc[r.s.cls.at(o)])
 	}
 	res.IDs = append(res.IDs, r.deltaIDs...)
+	res.Sources = append(res.Sources, r.deltaSrcs...)
 	res.Total = len(res.IDs)
 	if cap(r.ords) <= 4*MaxResults {
 		*bufp = r.ords[:0]
@@ -105,11 +109,12 @@ type run struct {
 	s    *segment
 	max  int
 
-	ords     []uint32   // matching base ordinals
-	deltaIDs [][32]byte // matching delta profiles
-	stop     bool
-	err      error
-	visits   int
+	ords      []uint32   // matching base ordinals
+	deltaIDs  [][32]byte // matching delta profiles
+	deltaSrcs []uint32   // their sources
+	stop      bool
+	err       error
+	visits    int
 
 	checkDead bool   // the base has tombstones
 	limit     uint32 // dead limit of snap in s
@@ -516,6 +521,7 @@ func (r *run) searchDelta() {
 			continue
 		}
 		r.deltaIDs = append(r.deltaIDs, e.id)
+		r.deltaSrcs = append(r.deltaSrcs, e.source)
 		if r.full() {
 			return
 		}

@@ -237,6 +237,7 @@ type Request struct {
 	//	*Request_Stats
 	//	*Request_PublishClaim
 	//	*Request_Resolve
+	//	*Request_NeighborhoodSync
 	Body          isRequest_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -430,6 +431,15 @@ func (x *Request) GetResolve() *ResolveRequest {
 	return nil
 }
 
+func (x *Request) GetNeighborhoodSync() *NeighborhoodSyncRequest {
+	if x != nil {
+		if x, ok := x.Body.(*Request_NeighborhoodSync); ok {
+			return x.NeighborhoodSync
+		}
+	}
+	return nil
+}
+
 type isRequest_Body interface {
 	isRequest_Body()
 }
@@ -498,6 +508,10 @@ type Request_Resolve struct {
 	Resolve *ResolveRequest `protobuf:"bytes,25,opt,name=resolve,proto3,oneof"`
 }
 
+type Request_NeighborhoodSync struct {
+	NeighborhoodSync *NeighborhoodSyncRequest `protobuf:"bytes,30,opt,name=neighborhood_sync,json=neighborhoodSync,proto3,oneof"`
+}
+
 func (*Request_Ping) isRequest_Body() {}
 
 func (*Request_ListRoles) isRequest_Body() {}
@@ -530,6 +544,8 @@ func (*Request_PublishClaim) isRequest_Body() {}
 
 func (*Request_Resolve) isRequest_Body() {}
 
+func (*Request_NeighborhoodSync) isRequest_Body() {}
+
 type Response struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Status Status                 `protobuf:"varint,1,opt,name=status,proto3,enum=iop.wire.v1.Status" json:"status,omitempty"`
@@ -559,6 +575,7 @@ type Response struct {
 	//	*Response_Stats
 	//	*Response_PublishClaim
 	//	*Response_Resolve
+	//	*Response_NeighborhoodSync
 	Body          isResponse_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -773,6 +790,15 @@ func (x *Response) GetResolve() *ResolveResponse {
 	return nil
 }
 
+func (x *Response) GetNeighborhoodSync() *NeighborhoodSyncResponse {
+	if x != nil {
+		if x, ok := x.Body.(*Response_NeighborhoodSync); ok {
+			return x.NeighborhoodSync
+		}
+	}
+	return nil
+}
+
 type isResponse_Body interface {
 	isResponse_Body()
 }
@@ -841,6 +867,10 @@ type Response_Resolve struct {
 	Resolve *ResolveResponse `protobuf:"bytes,25,opt,name=resolve,proto3,oneof"`
 }
 
+type Response_NeighborhoodSync struct {
+	NeighborhoodSync *NeighborhoodSyncResponse `protobuf:"bytes,30,opt,name=neighborhood_sync,json=neighborhoodSync,proto3,oneof"`
+}
+
 func (*Response_Ping) isResponse_Body() {}
 
 func (*Response_ListRoles) isResponse_Body() {}
@@ -872,6 +902,8 @@ func (*Response_Stats) isResponse_Body() {}
 func (*Response_PublishClaim) isResponse_Body() {}
 
 func (*Response_Resolve) isResponse_Body() {}
+
+func (*Response_NeighborhoodSync) isResponse_Body() {}
 
 type PingRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -2835,6 +2867,248 @@ func (x *ResolveResponse) GetContact() []byte {
 	return nil
 }
 
+// NeighborhoodSyncRequest (neighbor role, verified as a node key) asks the
+// sharing server S for its hosted profiles. The follower pulls: first a
+// snapshot in pages ordered by identity ID (after_id), then S's change log
+// from the snapshot's log position, long-polling with wait_ms. A follower
+// that comes back with the epoch and cursor S still holds resumes from the
+// log; otherwise S answers with a new snapshot.
+type NeighborhoodSyncRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Epoch         uint64                 `protobuf:"varint,1,opt,name=epoch,proto3" json:"epoch,omitempty"`                       // S's epoch as the follower knows it; 0 = none
+	Cursor        uint64                 `protobuf:"varint,2,opt,name=cursor,proto3" json:"cursor,omitempty"`                     // log position; with after_id set, the snapshot's
+	AfterId       []byte                 `protobuf:"bytes,3,opt,name=after_id,json=afterId,proto3" json:"after_id,omitempty"`     // snapshot paging: last identity ID received
+	Snapshot      bool                   `protobuf:"varint,4,opt,name=snapshot,proto3" json:"snapshot,omitempty"`                 // the follower is reading a snapshot
+	MaxItems      uint32                 `protobuf:"varint,5,opt,name=max_items,json=maxItems,proto3" json:"max_items,omitempty"` // 1..1000
+	WaitMs        uint32                 `protobuf:"varint,6,opt,name=wait_ms,json=waitMs,proto3" json:"wait_ms,omitempty"`       // long poll when there are no changes; ≤ 30,000
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NeighborhoodSyncRequest) Reset() {
+	*x = NeighborhoodSyncRequest{}
+	mi := &file_profile_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NeighborhoodSyncRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NeighborhoodSyncRequest) ProtoMessage() {}
+
+func (x *NeighborhoodSyncRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_profile_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NeighborhoodSyncRequest.ProtoReflect.Descriptor instead.
+func (*NeighborhoodSyncRequest) Descriptor() ([]byte, []int) {
+	return file_profile_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *NeighborhoodSyncRequest) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *NeighborhoodSyncRequest) GetCursor() uint64 {
+	if x != nil {
+		return x.Cursor
+	}
+	return 0
+}
+
+func (x *NeighborhoodSyncRequest) GetAfterId() []byte {
+	if x != nil {
+		return x.AfterId
+	}
+	return nil
+}
+
+func (x *NeighborhoodSyncRequest) GetSnapshot() bool {
+	if x != nil {
+		return x.Snapshot
+	}
+	return false
+}
+
+func (x *NeighborhoodSyncRequest) GetMaxItems() uint32 {
+	if x != nil {
+		return x.MaxItems
+	}
+	return 0
+}
+
+func (x *NeighborhoodSyncRequest) GetWaitMs() uint32 {
+	if x != nil {
+		return x.WaitMs
+	}
+	return 0
+}
+
+type SharedProfileItem struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	IdentityId     []byte                 `protobuf:"bytes,1,opt,name=identity_id,json=identityId,proto3" json:"identity_id,omitempty"`
+	Profile        *SignedProfile         `protobuf:"bytes,2,opt,name=profile,proto3" json:"profile,omitempty"` // absent for a delete
+	ThumbnailImage []byte                 `protobuf:"bytes,3,opt,name=thumbnail_image,json=thumbnailImage,proto3" json:"thumbnail_image,omitempty"`
+	Delete         bool                   `protobuf:"varint,4,opt,name=delete,proto3" json:"delete,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *SharedProfileItem) Reset() {
+	*x = SharedProfileItem{}
+	mi := &file_profile_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SharedProfileItem) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SharedProfileItem) ProtoMessage() {}
+
+func (x *SharedProfileItem) ProtoReflect() protoreflect.Message {
+	mi := &file_profile_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SharedProfileItem.ProtoReflect.Descriptor instead.
+func (*SharedProfileItem) Descriptor() ([]byte, []int) {
+	return file_profile_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *SharedProfileItem) GetIdentityId() []byte {
+	if x != nil {
+		return x.IdentityId
+	}
+	return nil
+}
+
+func (x *SharedProfileItem) GetProfile() *SignedProfile {
+	if x != nil {
+		return x.Profile
+	}
+	return nil
+}
+
+func (x *SharedProfileItem) GetThumbnailImage() []byte {
+	if x != nil {
+		return x.ThumbnailImage
+	}
+	return nil
+}
+
+func (x *SharedProfileItem) GetDelete() bool {
+	if x != nil {
+		return x.Delete
+	}
+	return false
+}
+
+type NeighborhoodSyncResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Epoch         uint64                 `protobuf:"varint,1,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	Cursor        uint64                 `protobuf:"varint,2,opt,name=cursor,proto3" json:"cursor,omitempty"`                                 // log position to ask for next
+	NewSnapshot   bool                   `protobuf:"varint,3,opt,name=new_snapshot,json=newSnapshot,proto3" json:"new_snapshot,omitempty"`    // a new snapshot starts with these items
+	Snapshot      bool                   `protobuf:"varint,4,opt,name=snapshot,proto3" json:"snapshot,omitempty"`                             // items are snapshot items
+	SnapshotDone  bool                   `protobuf:"varint,5,opt,name=snapshot_done,json=snapshotDone,proto3" json:"snapshot_done,omitempty"` // the snapshot is complete: drop what it lacked
+	Items         []*SharedProfileItem   `protobuf:"bytes,6,rep,name=items,proto3" json:"items,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NeighborhoodSyncResponse) Reset() {
+	*x = NeighborhoodSyncResponse{}
+	mi := &file_profile_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NeighborhoodSyncResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NeighborhoodSyncResponse) ProtoMessage() {}
+
+func (x *NeighborhoodSyncResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_profile_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NeighborhoodSyncResponse.ProtoReflect.Descriptor instead.
+func (*NeighborhoodSyncResponse) Descriptor() ([]byte, []int) {
+	return file_profile_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *NeighborhoodSyncResponse) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *NeighborhoodSyncResponse) GetCursor() uint64 {
+	if x != nil {
+		return x.Cursor
+	}
+	return 0
+}
+
+func (x *NeighborhoodSyncResponse) GetNewSnapshot() bool {
+	if x != nil {
+		return x.NewSnapshot
+	}
+	return false
+}
+
+func (x *NeighborhoodSyncResponse) GetSnapshot() bool {
+	if x != nil {
+		return x.Snapshot
+	}
+	return false
+}
+
+func (x *NeighborhoodSyncResponse) GetSnapshotDone() bool {
+	if x != nil {
+		return x.SnapshotDone
+	}
+	return false
+}
+
+func (x *NeighborhoodSyncResponse) GetItems() []*SharedProfileItem {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
 type ProfileStatsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -2843,7 +3117,7 @@ type ProfileStatsRequest struct {
 
 func (x *ProfileStatsRequest) Reset() {
 	*x = ProfileStatsRequest{}
-	mi := &file_profile_proto_msgTypes[38]
+	mi := &file_profile_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2855,7 +3129,7 @@ func (x *ProfileStatsRequest) String() string {
 func (*ProfileStatsRequest) ProtoMessage() {}
 
 func (x *ProfileStatsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_profile_proto_msgTypes[38]
+	mi := &file_profile_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2868,7 +3142,7 @@ func (x *ProfileStatsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProfileStatsRequest.ProtoReflect.Descriptor instead.
 func (*ProfileStatsRequest) Descriptor() ([]byte, []int) {
-	return file_profile_proto_rawDescGZIP(), []int{38}
+	return file_profile_proto_rawDescGZIP(), []int{41}
 }
 
 type ProfileStatsItem struct {
@@ -2881,7 +3155,7 @@ type ProfileStatsItem struct {
 
 func (x *ProfileStatsItem) Reset() {
 	*x = ProfileStatsItem{}
-	mi := &file_profile_proto_msgTypes[39]
+	mi := &file_profile_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2893,7 +3167,7 @@ func (x *ProfileStatsItem) String() string {
 func (*ProfileStatsItem) ProtoMessage() {}
 
 func (x *ProfileStatsItem) ProtoReflect() protoreflect.Message {
-	mi := &file_profile_proto_msgTypes[39]
+	mi := &file_profile_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2906,7 +3180,7 @@ func (x *ProfileStatsItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProfileStatsItem.ProtoReflect.Descriptor instead.
 func (*ProfileStatsItem) Descriptor() ([]byte, []int) {
-	return file_profile_proto_rawDescGZIP(), []int{39}
+	return file_profile_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ProfileStatsItem) GetIdentityType() string {
@@ -2932,7 +3206,7 @@ type ProfileStatsResponse struct {
 
 func (x *ProfileStatsResponse) Reset() {
 	*x = ProfileStatsResponse{}
-	mi := &file_profile_proto_msgTypes[40]
+	mi := &file_profile_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2944,7 +3218,7 @@ func (x *ProfileStatsResponse) String() string {
 func (*ProfileStatsResponse) ProtoMessage() {}
 
 func (x *ProfileStatsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_profile_proto_msgTypes[40]
+	mi := &file_profile_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2957,7 +3231,7 @@ func (x *ProfileStatsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProfileStatsResponse.ProtoReflect.Descriptor instead.
 func (*ProfileStatsResponse) Descriptor() ([]byte, []int) {
-	return file_profile_proto_rawDescGZIP(), []int{40}
+	return file_profile_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ProfileStatsResponse) GetStats() []*ProfileStatsItem {
@@ -2988,7 +3262,7 @@ type HostedIdentity struct {
 
 func (x *HostedIdentity) Reset() {
 	*x = HostedIdentity{}
-	mi := &file_profile_proto_msgTypes[41]
+	mi := &file_profile_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3000,7 +3274,7 @@ func (x *HostedIdentity) String() string {
 func (*HostedIdentity) ProtoMessage() {}
 
 func (x *HostedIdentity) ProtoReflect() protoreflect.Message {
-	mi := &file_profile_proto_msgTypes[41]
+	mi := &file_profile_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3013,7 +3287,7 @@ func (x *HostedIdentity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HostedIdentity.ProtoReflect.Descriptor instead.
 func (*HostedIdentity) Descriptor() ([]byte, []int) {
-	return file_profile_proto_rawDescGZIP(), []int{41}
+	return file_profile_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *HostedIdentity) GetPublicKey() []byte {
@@ -3100,6 +3374,144 @@ func (x *HostedIdentity) GetClaimSignature() []byte {
 	return nil
 }
 
+// SharedProfile is a follower's stored copy of a neighbour's profile.
+type SharedProfile struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Profile        *SignedProfile         `protobuf:"bytes,1,opt,name=profile,proto3" json:"profile,omitempty"`
+	ThumbnailImage []byte                 `protobuf:"bytes,2,opt,name=thumbnail_image,json=thumbnailImage,proto3" json:"thumbnail_image,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *SharedProfile) Reset() {
+	*x = SharedProfile{}
+	mi := &file_profile_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SharedProfile) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SharedProfile) ProtoMessage() {}
+
+func (x *SharedProfile) ProtoReflect() protoreflect.Message {
+	mi := &file_profile_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SharedProfile.ProtoReflect.Descriptor instead.
+func (*SharedProfile) Descriptor() ([]byte, []int) {
+	return file_profile_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *SharedProfile) GetProfile() *SignedProfile {
+	if x != nil {
+		return x.Profile
+	}
+	return nil
+}
+
+func (x *SharedProfile) GetThumbnailImage() []byte {
+	if x != nil {
+		return x.ThumbnailImage
+	}
+	return nil
+}
+
+// NeighborState is a follower's stored sync state with one neighbour.
+type NeighborState struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Source        uint32                 `protobuf:"varint,1,opt,name=source,proto3" json:"source,omitempty"` // index source number
+	Epoch         uint64                 `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	Cursor        uint64                 `protobuf:"varint,3,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	Initialized   bool                   `protobuf:"varint,4,opt,name=initialized,proto3" json:"initialized,omitempty"`
+	RefreshedAt   int64                  `protobuf:"varint,5,opt,name=refreshed_at,json=refreshedAt,proto3" json:"refreshed_at,omitempty"` // ms; shared profiles expire 24 h after it
+	Addrs         []string               `protobuf:"bytes,6,rep,name=addrs,proto3" json:"addrs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NeighborState) Reset() {
+	*x = NeighborState{}
+	mi := &file_profile_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NeighborState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NeighborState) ProtoMessage() {}
+
+func (x *NeighborState) ProtoReflect() protoreflect.Message {
+	mi := &file_profile_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NeighborState.ProtoReflect.Descriptor instead.
+func (*NeighborState) Descriptor() ([]byte, []int) {
+	return file_profile_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *NeighborState) GetSource() uint32 {
+	if x != nil {
+		return x.Source
+	}
+	return 0
+}
+
+func (x *NeighborState) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *NeighborState) GetCursor() uint64 {
+	if x != nil {
+		return x.Cursor
+	}
+	return 0
+}
+
+func (x *NeighborState) GetInitialized() bool {
+	if x != nil {
+		return x.Initialized
+	}
+	return false
+}
+
+func (x *NeighborState) GetRefreshedAt() int64 {
+	if x != nil {
+		return x.RefreshedAt
+	}
+	return 0
+}
+
+func (x *NeighborState) GetAddrs() []string {
+	if x != nil {
+		return x.Addrs
+	}
+	return nil
+}
+
 var File_profile_proto protoreflect.FileDescriptor
 
 const file_profile_proto_rawDesc = "" +
@@ -3109,7 +3521,7 @@ const file_profile_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\rR\x02id\x120\n" +
 	"\arequest\x18\x02 \x01(\v2\x14.iop.wire.v1.RequestH\x00R\arequest\x123\n" +
 	"\bresponse\x18\x03 \x01(\v2\x15.iop.wire.v1.ResponseH\x00R\bresponseB\x06\n" +
-	"\x04kind\"\xa3\t\n" +
+	"\x04kind\"\xf8\t\n" +
 	"\aRequest\x12\x1c\n" +
 	"\tsignature\x18\x01 \x01(\fR\tsignature\x12.\n" +
 	"\x04ping\x18\n" +
@@ -3131,8 +3543,9 @@ const file_profile_proto_rawDesc = "" +
 	"searchPart\x128\n" +
 	"\x05stats\x18\x17 \x01(\v2 .iop.wire.v1.ProfileStatsRequestH\x00R\x05stats\x12G\n" +
 	"\rpublish_claim\x18\x18 \x01(\v2 .iop.wire.v1.PublishClaimRequestH\x00R\fpublishClaim\x127\n" +
-	"\aresolve\x18\x19 \x01(\v2\x1b.iop.wire.v1.ResolveRequestH\x00R\aresolveB\x06\n" +
-	"\x04body\"\x99\n" +
+	"\aresolve\x18\x19 \x01(\v2\x1b.iop.wire.v1.ResolveRequestH\x00R\aresolve\x12S\n" +
+	"\x11neighborhood_sync\x18\x1e \x01(\v2$.iop.wire.v1.NeighborhoodSyncRequestH\x00R\x10neighborhoodSyncB\x06\n" +
+	"\x04body\"\xef\n" +
 	"\n" +
 	"\bResponse\x12+\n" +
 	"\x06status\x18\x01 \x01(\x0e2\x13.iop.wire.v1.StatusR\x06status\x12\x1c\n" +
@@ -3158,7 +3571,8 @@ const file_profile_proto_rawDesc = "" +
 	"searchPart\x129\n" +
 	"\x05stats\x18\x17 \x01(\v2!.iop.wire.v1.ProfileStatsResponseH\x00R\x05stats\x12H\n" +
 	"\rpublish_claim\x18\x18 \x01(\v2!.iop.wire.v1.PublishClaimResponseH\x00R\fpublishClaim\x128\n" +
-	"\aresolve\x18\x19 \x01(\v2\x1c.iop.wire.v1.ResolveResponseH\x00R\aresolveB\x06\n" +
+	"\aresolve\x18\x19 \x01(\v2\x1c.iop.wire.v1.ResolveResponseH\x00R\aresolve\x12T\n" +
+	"\x11neighborhood_sync\x18\x1e \x01(\v2%.iop.wire.v1.NeighborhoodSyncResponseH\x00R\x10neighborhoodSyncB\x06\n" +
 	"\x04body\"'\n" +
 	"\vPingRequest\x12\x18\n" +
 	"\apayload\x18\x01 \x01(\fR\apayload\">\n" +
@@ -3292,7 +3706,27 @@ const file_profile_proto_rawDesc = "" +
 	"identityId\"E\n" +
 	"\x0fResolveResponse\x12\x18\n" +
 	"\apointer\x18\x01 \x01(\fR\apointer\x12\x18\n" +
-	"\acontact\x18\x02 \x01(\fR\acontact\"\x15\n" +
+	"\acontact\x18\x02 \x01(\fR\acontact\"\xb4\x01\n" +
+	"\x17NeighborhoodSyncRequest\x12\x14\n" +
+	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12\x16\n" +
+	"\x06cursor\x18\x02 \x01(\x04R\x06cursor\x12\x19\n" +
+	"\bafter_id\x18\x03 \x01(\fR\aafterId\x12\x1a\n" +
+	"\bsnapshot\x18\x04 \x01(\bR\bsnapshot\x12\x1b\n" +
+	"\tmax_items\x18\x05 \x01(\rR\bmaxItems\x12\x17\n" +
+	"\await_ms\x18\x06 \x01(\rR\x06waitMs\"\xab\x01\n" +
+	"\x11SharedProfileItem\x12\x1f\n" +
+	"\videntity_id\x18\x01 \x01(\fR\n" +
+	"identityId\x124\n" +
+	"\aprofile\x18\x02 \x01(\v2\x1a.iop.wire.v1.SignedProfileR\aprofile\x12'\n" +
+	"\x0fthumbnail_image\x18\x03 \x01(\fR\x0ethumbnailImage\x12\x16\n" +
+	"\x06delete\x18\x04 \x01(\bR\x06delete\"\xe2\x01\n" +
+	"\x18NeighborhoodSyncResponse\x12\x14\n" +
+	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12\x16\n" +
+	"\x06cursor\x18\x02 \x01(\x04R\x06cursor\x12!\n" +
+	"\fnew_snapshot\x18\x03 \x01(\bR\vnewSnapshot\x12\x1a\n" +
+	"\bsnapshot\x18\x04 \x01(\bR\bsnapshot\x12#\n" +
+	"\rsnapshot_done\x18\x05 \x01(\bR\fsnapshotDone\x124\n" +
+	"\x05items\x18\x06 \x03(\v2\x1e.iop.wire.v1.SharedProfileItemR\x05items\"\x15\n" +
 	"\x13ProfileStatsRequest\"M\n" +
 	"\x10ProfileStatsItem\x12#\n" +
 	"\ridentity_type\x18\x01 \x01(\tR\fidentityType\x12\x14\n" +
@@ -3313,7 +3747,17 @@ const file_profile_proto_rawDesc = "" +
 	"\aprofile\x18\n" +
 	" \x01(\v2\x1a.iop.wire.v1.SignedProfileR\aprofile\x12\x14\n" +
 	"\x05claim\x18\v \x01(\fR\x05claim\x12'\n" +
-	"\x0fclaim_signature\x18\f \x01(\fR\x0eclaimSignature*\xaf\x02\n" +
+	"\x0fclaim_signature\x18\f \x01(\fR\x0eclaimSignature\"n\n" +
+	"\rSharedProfile\x124\n" +
+	"\aprofile\x18\x01 \x01(\v2\x1a.iop.wire.v1.SignedProfileR\aprofile\x12'\n" +
+	"\x0fthumbnail_image\x18\x02 \x01(\fR\x0ethumbnailImage\"\xb0\x01\n" +
+	"\rNeighborState\x12\x16\n" +
+	"\x06source\x18\x01 \x01(\rR\x06source\x12\x14\n" +
+	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12\x16\n" +
+	"\x06cursor\x18\x03 \x01(\x04R\x06cursor\x12 \n" +
+	"\vinitialized\x18\x04 \x01(\bR\vinitialized\x12!\n" +
+	"\frefreshed_at\x18\x05 \x01(\x03R\vrefreshedAt\x12\x14\n" +
+	"\x05addrs\x18\x06 \x03(\tR\x05addrs*\xaf\x02\n" +
 	"\x06Status\x12\x06\n" +
 	"\x02OK\x10\x00\x12\x16\n" +
 	"\x12PROTOCOL_VIOLATION\x10\x01\x12\x0f\n" +
@@ -3347,7 +3791,7 @@ func file_profile_proto_rawDescGZIP() []byte {
 }
 
 var file_profile_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_profile_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
+var file_profile_proto_msgTypes = make([]protoimpl.MessageInfo, 47)
 var file_profile_proto_goTypes = []any{
 	(Status)(0),                              // 0: iop.wire.v1.Status
 	(*Message)(nil),                          // 1: iop.wire.v1.Message
@@ -3388,10 +3832,15 @@ var file_profile_proto_goTypes = []any{
 	(*PublishClaimResponse)(nil),             // 36: iop.wire.v1.PublishClaimResponse
 	(*ResolveRequest)(nil),                   // 37: iop.wire.v1.ResolveRequest
 	(*ResolveResponse)(nil),                  // 38: iop.wire.v1.ResolveResponse
-	(*ProfileStatsRequest)(nil),              // 39: iop.wire.v1.ProfileStatsRequest
-	(*ProfileStatsItem)(nil),                 // 40: iop.wire.v1.ProfileStatsItem
-	(*ProfileStatsResponse)(nil),             // 41: iop.wire.v1.ProfileStatsResponse
-	(*HostedIdentity)(nil),                   // 42: iop.wire.v1.HostedIdentity
+	(*NeighborhoodSyncRequest)(nil),          // 39: iop.wire.v1.NeighborhoodSyncRequest
+	(*SharedProfileItem)(nil),                // 40: iop.wire.v1.SharedProfileItem
+	(*NeighborhoodSyncResponse)(nil),         // 41: iop.wire.v1.NeighborhoodSyncResponse
+	(*ProfileStatsRequest)(nil),              // 42: iop.wire.v1.ProfileStatsRequest
+	(*ProfileStatsItem)(nil),                 // 43: iop.wire.v1.ProfileStatsItem
+	(*ProfileStatsResponse)(nil),             // 44: iop.wire.v1.ProfileStatsResponse
+	(*HostedIdentity)(nil),                   // 45: iop.wire.v1.HostedIdentity
+	(*SharedProfile)(nil),                    // 46: iop.wire.v1.SharedProfile
+	(*NeighborState)(nil),                    // 47: iop.wire.v1.NeighborState
 }
 var file_profile_proto_depIdxs = []int32{
 	2,  // 0: iop.wire.v1.Message.request:type_name -> iop.wire.v1.Request
@@ -3409,39 +3858,44 @@ var file_profile_proto_depIdxs = []int32{
 	28, // 12: iop.wire.v1.Request.get_profile:type_name -> iop.wire.v1.GetProfileRequest
 	30, // 13: iop.wire.v1.Request.search:type_name -> iop.wire.v1.ProfileSearchRequest
 	33, // 14: iop.wire.v1.Request.search_part:type_name -> iop.wire.v1.ProfileSearchPartRequest
-	39, // 15: iop.wire.v1.Request.stats:type_name -> iop.wire.v1.ProfileStatsRequest
+	42, // 15: iop.wire.v1.Request.stats:type_name -> iop.wire.v1.ProfileStatsRequest
 	35, // 16: iop.wire.v1.Request.publish_claim:type_name -> iop.wire.v1.PublishClaimRequest
 	37, // 17: iop.wire.v1.Request.resolve:type_name -> iop.wire.v1.ResolveRequest
-	0,  // 18: iop.wire.v1.Response.status:type_name -> iop.wire.v1.Status
-	5,  // 19: iop.wire.v1.Response.ping:type_name -> iop.wire.v1.PingResponse
-	8,  // 20: iop.wire.v1.Response.list_roles:type_name -> iop.wire.v1.ListRolesResponse
-	10, // 21: iop.wire.v1.Response.start_conversation:type_name -> iop.wire.v1.StartConversationResponse
-	13, // 22: iop.wire.v1.Response.register_hosting:type_name -> iop.wire.v1.RegisterHostingResponse
-	15, // 23: iop.wire.v1.Response.check_in:type_name -> iop.wire.v1.CheckInResponse
-	17, // 24: iop.wire.v1.Response.verify_identity:type_name -> iop.wire.v1.VerifyIdentityResponse
-	21, // 25: iop.wire.v1.Response.update_profile:type_name -> iop.wire.v1.UpdateProfileResponse
-	23, // 26: iop.wire.v1.Response.cancel_hosting:type_name -> iop.wire.v1.CancelHostingResponse
-	25, // 27: iop.wire.v1.Response.app_service_add:type_name -> iop.wire.v1.ApplicationServiceAddResponse
-	27, // 28: iop.wire.v1.Response.app_service_remove:type_name -> iop.wire.v1.ApplicationServiceRemoveResponse
-	29, // 29: iop.wire.v1.Response.get_profile:type_name -> iop.wire.v1.GetProfileResponse
-	32, // 30: iop.wire.v1.Response.search:type_name -> iop.wire.v1.ProfileSearchResponse
-	34, // 31: iop.wire.v1.Response.search_part:type_name -> iop.wire.v1.ProfileSearchPartResponse
-	41, // 32: iop.wire.v1.Response.stats:type_name -> iop.wire.v1.ProfileStatsResponse
-	36, // 33: iop.wire.v1.Response.publish_claim:type_name -> iop.wire.v1.PublishClaimResponse
-	38, // 34: iop.wire.v1.Response.resolve:type_name -> iop.wire.v1.ResolveResponse
-	7,  // 35: iop.wire.v1.ListRolesResponse.roles:type_name -> iop.wire.v1.ServerRole
-	19, // 36: iop.wire.v1.UpdateProfileRequest.profile:type_name -> iop.wire.v1.SignedProfile
-	19, // 37: iop.wire.v1.GetProfileResponse.signed_profile:type_name -> iop.wire.v1.SignedProfile
-	19, // 38: iop.wire.v1.ProfileQueryInformation.signed_profile:type_name -> iop.wire.v1.SignedProfile
-	31, // 39: iop.wire.v1.ProfileSearchResponse.profiles:type_name -> iop.wire.v1.ProfileQueryInformation
-	31, // 40: iop.wire.v1.ProfileSearchPartResponse.profiles:type_name -> iop.wire.v1.ProfileQueryInformation
-	40, // 41: iop.wire.v1.ProfileStatsResponse.stats:type_name -> iop.wire.v1.ProfileStatsItem
-	19, // 42: iop.wire.v1.HostedIdentity.profile:type_name -> iop.wire.v1.SignedProfile
-	43, // [43:43] is the sub-list for method output_type
-	43, // [43:43] is the sub-list for method input_type
-	43, // [43:43] is the sub-list for extension type_name
-	43, // [43:43] is the sub-list for extension extendee
-	0,  // [0:43] is the sub-list for field type_name
+	39, // 18: iop.wire.v1.Request.neighborhood_sync:type_name -> iop.wire.v1.NeighborhoodSyncRequest
+	0,  // 19: iop.wire.v1.Response.status:type_name -> iop.wire.v1.Status
+	5,  // 20: iop.wire.v1.Response.ping:type_name -> iop.wire.v1.PingResponse
+	8,  // 21: iop.wire.v1.Response.list_roles:type_name -> iop.wire.v1.ListRolesResponse
+	10, // 22: iop.wire.v1.Response.start_conversation:type_name -> iop.wire.v1.StartConversationResponse
+	13, // 23: iop.wire.v1.Response.register_hosting:type_name -> iop.wire.v1.RegisterHostingResponse
+	15, // 24: iop.wire.v1.Response.check_in:type_name -> iop.wire.v1.CheckInResponse
+	17, // 25: iop.wire.v1.Response.verify_identity:type_name -> iop.wire.v1.VerifyIdentityResponse
+	21, // 26: iop.wire.v1.Response.update_profile:type_name -> iop.wire.v1.UpdateProfileResponse
+	23, // 27: iop.wire.v1.Response.cancel_hosting:type_name -> iop.wire.v1.CancelHostingResponse
+	25, // 28: iop.wire.v1.Response.app_service_add:type_name -> iop.wire.v1.ApplicationServiceAddResponse
+	27, // 29: iop.wire.v1.Response.app_service_remove:type_name -> iop.wire.v1.ApplicationServiceRemoveResponse
+	29, // 30: iop.wire.v1.Response.get_profile:type_name -> iop.wire.v1.GetProfileResponse
+	32, // 31: iop.wire.v1.Response.search:type_name -> iop.wire.v1.ProfileSearchResponse
+	34, // 32: iop.wire.v1.Response.search_part:type_name -> iop.wire.v1.ProfileSearchPartResponse
+	44, // 33: iop.wire.v1.Response.stats:type_name -> iop.wire.v1.ProfileStatsResponse
+	36, // 34: iop.wire.v1.Response.publish_claim:type_name -> iop.wire.v1.PublishClaimResponse
+	38, // 35: iop.wire.v1.Response.resolve:type_name -> iop.wire.v1.ResolveResponse
+	41, // 36: iop.wire.v1.Response.neighborhood_sync:type_name -> iop.wire.v1.NeighborhoodSyncResponse
+	7,  // 37: iop.wire.v1.ListRolesResponse.roles:type_name -> iop.wire.v1.ServerRole
+	19, // 38: iop.wire.v1.UpdateProfileRequest.profile:type_name -> iop.wire.v1.SignedProfile
+	19, // 39: iop.wire.v1.GetProfileResponse.signed_profile:type_name -> iop.wire.v1.SignedProfile
+	19, // 40: iop.wire.v1.ProfileQueryInformation.signed_profile:type_name -> iop.wire.v1.SignedProfile
+	31, // 41: iop.wire.v1.ProfileSearchResponse.profiles:type_name -> iop.wire.v1.ProfileQueryInformation
+	31, // 42: iop.wire.v1.ProfileSearchPartResponse.profiles:type_name -> iop.wire.v1.ProfileQueryInformation
+	19, // 43: iop.wire.v1.SharedProfileItem.profile:type_name -> iop.wire.v1.SignedProfile
+	40, // 44: iop.wire.v1.NeighborhoodSyncResponse.items:type_name -> iop.wire.v1.SharedProfileItem
+	43, // 45: iop.wire.v1.ProfileStatsResponse.stats:type_name -> iop.wire.v1.ProfileStatsItem
+	19, // 46: iop.wire.v1.HostedIdentity.profile:type_name -> iop.wire.v1.SignedProfile
+	19, // 47: iop.wire.v1.SharedProfile.profile:type_name -> iop.wire.v1.SignedProfile
+	48, // [48:48] is the sub-list for method output_type
+	48, // [48:48] is the sub-list for method input_type
+	48, // [48:48] is the sub-list for extension type_name
+	48, // [48:48] is the sub-list for extension extendee
+	0,  // [0:48] is the sub-list for field type_name
 }
 
 func init() { file_profile_proto_init() }
@@ -3470,6 +3924,7 @@ func file_profile_proto_init() {
 		(*Request_Stats)(nil),
 		(*Request_PublishClaim)(nil),
 		(*Request_Resolve)(nil),
+		(*Request_NeighborhoodSync)(nil),
 	}
 	file_profile_proto_msgTypes[2].OneofWrappers = []any{
 		(*Response_Ping)(nil),
@@ -3488,6 +3943,7 @@ func file_profile_proto_init() {
 		(*Response_Stats)(nil),
 		(*Response_PublishClaim)(nil),
 		(*Response_Resolve)(nil),
+		(*Response_NeighborhoodSync)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -3495,7 +3951,7 @@ func file_profile_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_profile_proto_rawDesc), len(file_profile_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   42,
+			NumMessages:   47,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
