@@ -470,6 +470,9 @@ func (s *Server) applyShared(f *follower, state *wirepb.NeighborState, items []s
 		return errors.New("neighbour removed")
 	}
 	ni.state, ni.count = state, count
+	if s.afterApply != nil {
+		s.afterApply(f.id, items)
+	}
 	for _, it := range items {
 		if _, hosted := s.ids[it.id]; hosted {
 			continue // a profile hosted here is indexed as hosted

@@ -175,7 +175,8 @@ type Server struct {
 	neighbors   map[identity.ID]*neighborInfo
 	sources     map[uint32]identity.ID // index source → neighbour
 	nextSource  uint32
-	done        chan struct{} // closed by Close
+	done        chan struct{}                            // closed by Close
+	afterApply  func(nb identity.ID, items []sharedItem) // test hook, called with mu held
 	snapshots   int
 	peerCount   map[peer.ID]int
 	peerLimits  map[peer.ID]*rate.Limiter
