@@ -12,7 +12,9 @@ import (
 )
 
 // startNetwork starts n DHT nodes on loopback that bootstrap from node 0.
-func startNetwork(t *testing.T, n int) []*CAN {
+func startNetwork(t *testing.T, n int) []*CAN { return startNetworkB(t, n) }
+
+func startNetworkB(t testing.TB, n int) []*CAN {
 	t.Helper()
 	var out []*CAN
 	var boot []peer.AddrInfo
