@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/iop-go/iop/internal/devnet"
 	"github.com/iop-go/iop/internal/node/checkinbench"
 	"github.com/iop-go/iop/internal/p2p"
 	"github.com/iop-go/iop/internal/profile/search/searchbench"
@@ -43,6 +44,27 @@ func benchCmd(g *globals) *cobra.Command {
 	srch.Flags().Uint64Var(&cfg.Seed, "seed", 1, "data and query seed")
 	cmd.AddCommand(srch)
 	cmd.AddCommand(benchCheckinCmds(g)...)
+	var nodes int
+	var settle, window time.Duration
+	idle := &cobra.Command{
+		Use:   "idle",
+		Short: "Memory and CPU of idle nodes in a devnet (all nodes in this process)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			rep, err := devnet.MeasureIdle(cmd.Context(), nodes, settle, window, g.stderr)
+			if err != nil {
+				return err
+			}
+			return g.print(rep, func(w io.Writer) {
+				fmt.Fprintf(w, "%d nodes idle: %.1f MiB RSS (%.1f MiB per node), CPU %.2f%% of one core (%.3f%% per node), %d goroutines, %.1f DHT peers per node\n",
+					rep.Nodes, rep.RSSMiB, rep.RSSMiBPerNode, rep.CPUPercent, rep.CPUPerNode, rep.Goroutines, rep.DHTPeersPerNode)
+			})
+		},
+	}
+	idle.Flags().IntVarP(&nodes, "nodes", "n", 20, "nodes")
+	idle.Flags().DurationVar(&settle, "settle", 30*time.Second, "wait before measuring")
+	idle.Flags().DurationVar(&window, "window", 30*time.Second, "CPU measurement window")
+	cmd.AddCommand(idle)
 	return cmd
 }
 

@@ -17,10 +17,11 @@ import (
 
 func main() {
 	var cfg node.Config
-	var configFile, listen, level string
+	var configFile, listen, bootstrap, level string
 	flag.StringVar(&configFile, "config", "", "JSON config file (flags override it)")
 	flag.StringVar(&cfg.DataDir, "data", "", "data directory (key and database)")
 	flag.StringVar(&listen, "listen", "", "comma-separated libp2p listen multiaddrs (default TCP+QUIC on 16987)")
+	flag.StringVar(&bootstrap, "bootstrap", "", "comma-separated multiaddrs (with /p2p/ID) of nodes to join the network through")
 	flag.StringVar(&cfg.HTTP, "http", "", `HTTP API address (default 127.0.0.1:16988, "off" to disable)`)
 	flag.StringVar(&cfg.Loc, "location", "", "the node's declared location, LAT,LON in degrees")
 	flag.StringVar(&cfg.Name, "name", "", "a label for logs and status")
@@ -50,6 +51,9 @@ func main() {
 	}
 	if listen != "" {
 		cfg.Listen = strings.Split(listen, ",")
+	}
+	if bootstrap != "" {
+		cfg.Bootstrap = strings.Split(bootstrap, ",")
 	}
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(level)); err != nil {

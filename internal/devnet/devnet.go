@@ -9,18 +9,22 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/iop-go/iop/graph"
 	"github.com/iop-go/iop/identity"
 	"github.com/iop-go/iop/internal/node"
+	"github.com/iop-go/iop/internal/procstat"
 )
 
 // City is a place to put a node.
@@ -236,4 +240,66 @@ func (d *Devnet) Close() {
 	for _, n := range d.nodes {
 		n.Close()
 	}
+}
+
+// IdleReport is what an idle devnet costs.
+type IdleReport struct {
+	Nodes           int     `json:"nodes"`
+	RSSMiB          float64 `json:"rss_mib"`
+	RSSMiBPerNode   float64 `json:"rss_mib_per_node"`
+	CPUPercent      float64 `json:"cpu_percent_of_one_core"`
+	CPUPerNode      float64 `json:"cpu_percent_per_node"`
+	Goroutines      int     `json:"goroutines"`
+	WindowSec       float64 `json:"window_s"`
+	SettleSec       float64 `json:"settle_s"`
+	DHTPeersPerNode float64 `json:"dht_peers_per_node"`
+}
+
+// MeasureIdle starts a devnet of n nodes in a temporary directory, lets it
+// settle, and measures the process's memory and CPU over window. All nodes
+// share this process, so per-node figures are totals divided by n.
+func MeasureIdle(ctx context.Context, n int, settle, window time.Duration, progress io.Writer) (*IdleReport, error) {
+	dir, err := os.MkdirTemp("", "iop-idle-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	d, err := Start(Config{Dir: dir, Nodes: n})
+	if err != nil {
+		return nil, err
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- d.Run(rctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	fmt.Fprintf(progress, "devnet of %d nodes started; settling for %s\n", n, settle)
+	select {
+	case <-time.After(settle):
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	runtime.GC()
+	rss, _ := procstat.RSS()
+	c0, _ := procstat.CPUTime()
+	t0 := time.Now()
+	fmt.Fprintf(progress, "measuring CPU for %s\n", window)
+	select {
+	case <-time.After(window):
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	c1, _ := procstat.CPUTime()
+	cpu := 100 * (c1 - c0).Seconds() / time.Since(t0).Seconds()
+	peers := 0
+	for _, nd := range d.Nodes() {
+		peers += nd.Status().DHTPeers
+	}
+	return &IdleReport{
+		Nodes: n, RSSMiB: float64(rss) / (1 << 20), RSSMiBPerNode: float64(rss) / (1 << 20) / float64(n),
+		CPUPercent: cpu, CPUPerNode: cpu / float64(n), Goroutines: runtime.NumGoroutine(),
+		WindowSec: window.Seconds(), SettleSec: settle.Seconds(), DHTPeersPerNode: float64(peers) / float64(n),
+	}, nil
 }

@@ -24,7 +24,6 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -42,6 +41,7 @@ import (
 	"github.com/iop-go/iop/identity"
 	"github.com/iop-go/iop/internal/node"
 	"github.com/iop-go/iop/internal/p2p"
+	"github.com/iop-go/iop/internal/procstat"
 	"github.com/iop-go/iop/internal/wire/wirepb"
 )
 
@@ -152,7 +152,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
 	}
 
 	settle()
-	baseRSS, _ := rssBytes()
+	baseRSS, _ := procstat.RSS()
 	baseG := runtime.NumGoroutine()
 	rep.BaseRSSMiB = float64(baseRSS) / (1 << 20)
 	fmt.Fprintf(progress, "node at %s; baseline RSS %.1f MiB, %d goroutines\n", addr, rep.BaseRSSMiB, baseG)
@@ -183,26 +183,26 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
 	fmt.Fprintf(progress, "checked in %d (failed %d) in %.1f s: %.0f/s\n", ok, failed, rep.CheckInSec, rep.CheckInPerS)
 
 	time.Sleep(cfg.Settle) // let the ramp's garbage and handshakes settle before reading idle figures
-	rss, _ := rssBytes()
+	rss, _ := procstat.RSS()
 	rep.RSSMiB = float64(rss) / (1 << 20)
 	per := float64(max(ok, 1))
 	rep.KiBPerID = float64(rss-baseRSS) / 1024 / per
 	rep.GoroutinesID = float64(runtime.NumGoroutine()-baseG) / per
-	cpu0, _ := cpuTime()
+	cpu0, _ := procstat.CPUTime()
 	t0 := time.Now()
 	select {
 	case <-time.After(cfg.Idle):
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	cpu1, _ := cpuTime()
+	cpu1, _ := procstat.CPUTime()
 	rep.IdleCPU = 100 * (cpu1 - cpu0).Seconds() / time.Since(t0).Seconds()
 	rep.Online = n.ProfileServer().Stats().Online
 	var ms runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&ms)
 	debug.FreeOSMemory()
-	rssGC, _ := rssBytes()
+	rssGC, _ := procstat.RSS()
 	rep.KiBPerIDGC = float64(rssGC-baseRSS) / 1024 / per
 	rep.HeapKiBPerID = float64(ms.HeapInuse) / 1024 / per
 	return rep, nil
@@ -455,39 +455,6 @@ func checkInOne(ctx context.Context, h host.Host, ai peer.AddrInfo, k *identity.
 		return nil, err
 	}
 	return c, nil
-}
-
-// rssBytes reads the process's resident set size.
-func rssBytes() (int64, error) {
-	data, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb * 1024, err
-		}
-	}
-	return 0, errors.New("no VmRSS in /proc/self/status")
-}
-
-// cpuTime reads the process's user+system CPU time.
-func cpuTime() (time.Duration, error) {
-	data, err := os.ReadFile("/proc/self/stat")
-	if err != nil {
-		return 0, err
-	}
-	s := string(data)
-	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	// Fields after the command: state is [0]; utime is [11], stime [12].
-	ut, err1 := strconv.ParseInt(fields[11], 10, 64)
-	st, err2 := strconv.ParseInt(fields[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, errors.New("cannot parse /proc/self/stat")
-	}
-	const hz = 100 // USER_HZ on Linux
-	return time.Duration(ut+st) * time.Second / hz, nil
 }
 
 // loadHost is a lean libp2p host for the load generator: TCP and QUIC
