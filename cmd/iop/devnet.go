@@ -44,7 +44,7 @@ again with the same --dir brings back the same nodes with their data.`,
 			return d.Run(cmd.Context())
 		},
 	}
-	cmd.Flags().IntVarP(&n, "nodes", "n", 0, "number of nodes (default 1, or as many as --dir already holds)")
+	cmd.Flags().IntVarP(&n, "nodes", "n", 0, "number of nodes (default 5, or as many as --dir already holds)")
 	cmd.Flags().StringVar(&dir, "dir", ".iop-devnet", "directory of the nodes' keys and data")
 	return cmd
 }

@@ -48,7 +48,7 @@ var Cities = []City{
 // Config configures a devnet.
 type Config struct {
 	Dir    string // root directory; required
-	Nodes  int    // number of nodes; default 1 on first start, then what Dir holds
+	Nodes  int    // number of nodes; default 5 on first start, then what Dir holds
 	Logger *slog.Logger
 }
 
@@ -126,7 +126,10 @@ func Start(cfg Config) (*Devnet, error) {
 	}
 	n := cfg.Nodes
 	if n == 0 {
-		n = max(existing, 1)
+		n = existing
+		if n == 0 {
+			n = 5
+		}
 	}
 	if n > len(Cities)*4 {
 		return nil, fmt.Errorf("devnet: %d nodes is too many (at most %d)", n, len(Cities)*4)

@@ -14,11 +14,14 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 	"go.etcd.io/bbolt"
 	"golang.org/x/sync/errgroup"
 
@@ -26,6 +29,7 @@ import (
 	"github.com/iop-go/iop/identity"
 	"github.com/iop-go/iop/internal/can"
 	"github.com/iop-go/iop/internal/can/canpb"
+	"github.com/iop-go/iop/internal/locnet"
 	"github.com/iop-go/iop/internal/p2p"
 	"github.com/iop-go/iop/internal/profile/profileserver"
 )
@@ -97,6 +101,7 @@ type Node struct {
 	db      *bbolt.DB
 	profile *profileserver.Server
 	can     *can.CAN
+	loc     *locnet.Node // nil when the node has no location
 	httpLn  net.Listener
 	started time.Time
 	log     *slog.Logger
@@ -150,6 +155,34 @@ func New(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Location.IsSet() {
+		tr, err := locnet.NewLibp2pTransport(locnet.Libp2pConfig{Host: n.host, Logger: cfg.Logger.With("service", "loc")})
+		if err != nil {
+			return nil, err
+		}
+		var seeds []locnet.Contact
+		for _, b := range boot {
+			pub, err := p2p.PublicKeyOf(b.ID)
+			if err != nil {
+				return nil, fmt.Errorf("node: bootstrap %s: %w", b.ID, err)
+			}
+			c := locnet.Contact{ID: identity.IDFromPublicKey(pub), PublicKey: pub}
+			for _, a := range b.Addrs {
+				c.Addrs = append(c.Addrs, a.String())
+			}
+			seeds = append(seeds, c)
+		}
+		n.loc, err = locnet.New(locnet.Config{
+			Key: key, Location: cfg.Location, Addrs: tr.Addrs(), Seeds: seeds, Transport: tr,
+			Services: []locnet.Service{{Type: "profile", Data: []byte(profileserver.ProtocolClient)}},
+			Logger:   cfg.Logger.With("service", "loc"),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("node: location based network: %w", err)
+		}
+	} else {
+		cfg.Logger.Warn("node has no location: it stays out of the location based network and has no profile neighbours (set --location LAT,LON)")
+	}
 	n.profile, err = profileserver.New(profileserver.Config{
 		Host: n.host, Key: key, DB: n.db, Logger: cfg.Logger.With("service", "profile"), MaxHosted: cfg.MaxHosted,
 		Directory: n.can,
@@ -200,6 +233,78 @@ func (n *Node) contact() *canpb.NodeContact {
 	return c
 }
 
+// followNeighbours keeps the profile server's neighbours in step with the
+// location based network: its neighbours that run a profile server, nearest
+// first, up to the profile server's limit.
+func (n *Node) followNeighbours(ctx context.Context) error {
+	for ctx.Err() == nil {
+		cur, sub := n.loc.Subscribe(256)
+		set := make(map[identity.ID]locnet.NodeInfo)
+		for _, ni := range cur {
+			set[ni.ID] = ni
+		}
+		n.applyNeighbours(set)
+	loop:
+		for {
+			select {
+			case <-ctx.Done():
+				sub.Close()
+				return nil
+			case ch, ok := <-sub.C():
+				if !ok {
+					break loop // cut off as a slow subscriber: subscribe again
+				}
+				if ch.Kind == locnet.Removed {
+					delete(set, ch.Info.ID)
+				} else {
+					set[ch.Info.ID] = ch.Info
+				}
+				n.applyNeighbours(set)
+			}
+		}
+	}
+	return nil
+}
+
+func (n *Node) applyNeighbours(set map[identity.ID]locnet.NodeInfo) {
+	var infos []locnet.NodeInfo
+	for _, ni := range set {
+		if _, ok := ni.Service("profile"); ok {
+			infos = append(infos, ni)
+		}
+	}
+	sort.Slice(infos, func(i, j int) bool {
+		return graph.Distance(n.cfg.Location, infos[i].Location) < graph.Distance(n.cfg.Location, infos[j].Location)
+	})
+	var addrs []peer.AddrInfo
+	for _, ni := range infos {
+		if len(addrs) == profileserver.MaxNeighbors {
+			break
+		}
+		pk, err := crypto.UnmarshalEd25519PublicKey(ni.PublicKey)
+		if err != nil {
+			continue
+		}
+		id, err := peer.IDFromPublicKey(pk)
+		if err != nil {
+			continue
+		}
+		ai := peer.AddrInfo{ID: id}
+		for _, a := range ni.Addrs {
+			if m, err := ma.NewMultiaddr(a); err == nil {
+				if t, _ := peer.SplitAddr(m); t != nil {
+					ai.Addrs = append(ai.Addrs, t)
+				}
+			}
+		}
+		addrs = append(addrs, ai)
+	}
+	n.profile.SetNeighbors(addrs)
+}
+
+// Loc is the node's location based network service, or nil.
+func (n *Node) Loc() *locnet.Node { return n.loc }
+
 // CAN is the node's content address network service.
 func (n *Node) CAN() *can.CAN { return n.can }
 
@@ -231,20 +336,27 @@ func (n *Node) HTTPURL() string {
 
 // Status is the node's /api/status document.
 type Status struct {
-	ID       identity.ID         `json:"id"`
-	PeerID   string              `json:"peer_id"`
-	Name     string              `json:"name,omitempty"`
-	Addrs    []string            `json:"addrs"`
-	Location string              `json:"location"`
-	Uptime   string              `json:"uptime"`
-	Profile  profileserver.Stats `json:"profile"`
-	Peers    int                 `json:"peers"`
-	DHTPeers int                 `json:"dht_peers"`
+	ID            identity.ID         `json:"id"`
+	PeerID        string              `json:"peer_id"`
+	Name          string              `json:"name,omitempty"`
+	Addrs         []string            `json:"addrs"`
+	Location      string              `json:"location"`
+	Uptime        string              `json:"uptime"`
+	Profile       profileserver.Stats `json:"profile"`
+	Peers         int                 `json:"peers"`
+	LocNeighbours int                 `json:"loc_neighbours"`
+	LocColleagues int                 `json:"loc_colleagues"`
+	DHTPeers      int                 `json:"dht_peers"`
 }
 
 // Status returns the node's status.
 func (n *Node) Status() Status {
+	var ln, lc int
+	if n.loc != nil {
+		ln, lc = len(n.loc.Neighbours()), len(n.loc.Colleagues())
+	}
 	return Status{
+		LocNeighbours: ln, LocColleagues: lc,
 		ID: n.ID(), PeerID: n.host.ID().String(), Name: n.cfg.Name, Addrs: n.Addrs(),
 		Location: n.cfg.Location.String(), Uptime: time.Since(n.started).Round(time.Second).String(),
 		Profile: n.profile.Stats(), Peers: len(n.host.Network().Peers()), DHTPeers: n.can.RoutingTableSize(),
@@ -257,6 +369,10 @@ func (n *Node) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return n.profile.Run(ctx) })
 	g.Go(func() error { return n.can.Run(ctx) })
+	if n.loc != nil {
+		g.Go(func() error { return n.loc.Run(ctx) })
+		g.Go(func() error { return n.followNeighbours(ctx) })
+	}
 	if n.httpLn != nil {
 		mux := http.NewServeMux()
 		mux.HandleFunc("GET /api/status", func(w http.ResponseWriter, r *http.Request) {

@@ -1,0 +1,5 @@
+//go:build race
+
+package locnet_test
+
+const raceEnabled = true
