@@ -54,7 +54,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(idCmd(g), agentCmd(g), profileCmd(g), searchCmd(g), statsCmd(g), resolveCmd(g), nodeCmd(g), devnetCmd(g), benchCmd(g))
+	root.AddCommand(idCmd(g), agentCmd(g), profileCmd(g), searchCmd(g), statsCmd(g), resolveCmd(g), locCmd(g), nodeCmd(g), devnetCmd(g), benchCmd(g))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := root.ExecuteContext(ctx); err != nil {
@@ -147,10 +147,13 @@ func (g *globals) loadKey(which string) (*identity.Key, error) {
 	return ks.Load(e.ID, pass)
 }
 
+// envServer is the default node address from IOP_SERVER.
+func envServer() string { return os.Getenv("IOP_SERVER") }
+
 // dialServer starts a client host and opens a connection to addr.
 func dialServer(ctx context.Context, addr string) (*client.Conn, host.Host, error) {
 	if addr == "" {
-		addr = os.Getenv("IOP_SERVER")
+		addr = envServer()
 	}
 	if addr == "" {
 		return nil, nil, errors.New("no server: pass --server or set IOP_SERVER to a node address as printed by `iop devnet` (in devnet.json)")
