@@ -49,6 +49,7 @@ var Cities = []City{
 type Config struct {
 	Dir    string // root directory; required
 	Nodes  int    // number of nodes; default 5 on first start, then what Dir holds
+	Places []City // where new nodes go; default Cities
 	Logger *slog.Logger
 }
 
@@ -179,9 +180,13 @@ func (d *Devnet) startNode(i int) (*node.Node, NodeInfo, error) {
 		if err != nil {
 			return nil, NodeInfo{}, err
 		}
-		c := Cities[i%len(Cities)]
-		// Nodes beyond the city list go near a city already used.
-		lat, lon := c.Lat+float64(i/len(Cities))*0.5, c.Lon+float64(i/len(Cities))*0.5
+		places := d.cfg.Places
+		if len(places) == 0 {
+			places = Cities
+		}
+		c := places[i%len(places)]
+		// Nodes beyond the list go near a place already used.
+		lat, lon := c.Lat+float64(i/len(places))*0.5, c.Lon+float64(i/len(places))*0.5
 		nf = nodeFile{
 			Name:   fmt.Sprintf("%s (%s)", nodeName(i), c.Name),
 			Listen: []string{fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", port), fmt.Sprintf("/ip4/127.0.0.1/udp/%d/quic-v1", port)},
