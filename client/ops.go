@@ -12,6 +12,8 @@ import (
 
 	"github.com/iop-go/iop/graph"
 	"github.com/iop-go/iop/identity"
+	"github.com/iop-go/iop/internal/can"
+	"github.com/iop-go/iop/internal/can/canpb"
 	"github.com/iop-go/iop/internal/profile/profileserver"
 	"github.com/iop-go/iop/internal/wire"
 	"github.com/iop-go/iop/internal/wire/wirepb"
@@ -175,13 +177,29 @@ func (c *Conn) UpdateProfile(ctx context.Context, sp *graph.SignedProfile, image
 }
 
 // CancelHosting ends the hosting agreement, optionally leaving a redirect
-// to the identity's new server.
+// to the identity's new server. The identity's final claim (moved to the
+// new server, or cancelled) goes with it, so the server publishes that in
+// place of its hosting pointer.
 func (c *Conn) CancelHosting(ctx context.Context, redirect *identity.ID) error {
+	key, _, err := c.conversation()
+	if err != nil {
+		return err
+	}
 	r := &wirepb.CancelHostingRequest{}
+	claim := &canpb.IdentityClaim{Sequence: uint64(time.Now().UnixMilli())}
 	if redirect != nil {
 		r.RedirectToNewServer, r.NewServerId = true, redirect[:]
+		claim.State, claim.ServerId = canpb.ClaimState_MOVED, redirect[:]
+	} else {
+		srv := c.ServerID()
+		claim.State, claim.ServerId = canpb.ClaimState_CANCELLED, srv[:]
 	}
-	if _, err := c.Call(ctx, &wirepb.Request{Body: &wirepb.Request_CancelHosting{CancelHosting: r}}); err != nil {
+	raw, sig, err := can.SignClaim(key, claim)
+	if err != nil {
+		return err
+	}
+	r.FinalClaim = raw
+	if _, err := c.Call(ctx, &wirepb.Request{Signature: sig, Body: &wirepb.Request_CancelHosting{CancelHosting: r}}); err != nil {
 		return fmt.Errorf("cancel hosting: %w", err)
 	}
 	return nil

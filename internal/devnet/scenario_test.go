@@ -181,3 +181,65 @@ func dialNode(t *testing.T, ctx context.Context, h host.Host, addr string) *clie
 	t.Cleanup(func() { c.Close() })
 	return c
 }
+
+// TestResolveFollowsMoves: an identity hosted at one node resolves from
+// another node to its server; after it cancels with a redirect, every node
+// resolves it as moved to the new server.
+func TestResolveFollowsMoves(t *testing.T) {
+	d, err := Start(Config{Dir: t.TempDir(), Nodes: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	info := d.Info()
+	h, err := p2p.New(p2p.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	qctx, qcancel := context.WithTimeout(context.Background(), time.Minute)
+	defer qcancel()
+	k, _ := identity.GenerateKey(nil)
+	c := dialNode(t, qctx, h, info.Nodes[0].Addr)
+	if err := c.StartConversation(qctx, k); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.RegisterHosting(qctx, "chat/user"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CheckIn(qctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.PublishClaim(qctx); err != nil {
+		t.Fatal(err)
+	}
+	other := dialNode(t, qctx, h, info.Nodes[2].Addr)
+	waitResolve := func(state string, server identity.ID) {
+		t.Helper()
+		tick := time.NewTicker(20 * time.Millisecond) // the pointer is published in the background
+		defer tick.Stop()
+		for {
+			res, err := other.Resolve(qctx, k.ID())
+			if err == nil && res.State == state && res.Server == server {
+				return
+			}
+			select {
+			case <-tick.C:
+			case <-qctx.Done():
+				t.Fatalf("resolve = %+v, %v; want %s at %s", res, err, state, server.Short())
+			}
+		}
+	}
+	waitResolve("hosted", info.Nodes[0].ID)
+	target := info.Nodes[1].ID
+	if err := c.CancelHosting(qctx, &target); err != nil {
+		t.Fatal(err)
+	}
+	waitResolve("moved", target)
+}
