@@ -29,13 +29,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/host"
-	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/libp2p/go-libp2p/p2p/security/noise"
-	libp2pquic "github.com/libp2p/go-libp2p/p2p/transport/quic"
-	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 
 	"github.com/iop-go/iop/client"
 	"github.com/iop-go/iop/identity"
@@ -331,6 +326,9 @@ func checkIn(ctx context.Context, addr string, ai peer.AddrInfo, cfg Config, pro
 			}
 			ok += r.OK
 			failed += r.Failed
+			if r.ErrText != "" {
+				fmt.Fprintf(progress, "  a client process reports %d failed; first error: %s\n", r.Failed, r.ErrText)
+			}
 			if first.IsZero() || r.First.Before(first) {
 				first = r.First
 			}
@@ -361,7 +359,7 @@ func RunClients(ctx context.Context, ai peer.AddrInfo, from, to int, seed uint64
 	n := to - from
 	hosts := make([]host.Host, n)
 	for i := range n {
-		h, err := loadHost()
+		h, err := p2p.New(p2p.Config{})
 		if err != nil {
 			report(ClientResult{Err: err, ErrText: err.Error()})
 			return
@@ -455,21 +453,4 @@ func checkInOne(ctx context.Context, h host.Host, ai peer.AddrInfo, k *identity.
 		return nil, err
 	}
 	return c, nil
-}
-
-// loadHost is a lean libp2p host for the load generator: TCP and QUIC
-// client transports, Noise, yamux, and no resource manager, so the client
-// processes spend the shared CPU on handshakes rather than bookkeeping.
-func loadHost() (host.Host, error) {
-	return libp2p.New(
-		libp2p.NoListenAddrs,
-		libp2p.Transport(tcp.NewTCPTransport),
-		libp2p.Transport(libp2pquic.NewTransport),
-		libp2p.Security(noise.ID, noise.New),
-		libp2p.DefaultMuxers,
-		libp2p.ResourceManager(&network.NullResourceManager{}),
-		libp2p.DisableRelay(),
-		libp2p.DisableMetrics(),
-		libp2p.Ping(false),
-	)
 }
