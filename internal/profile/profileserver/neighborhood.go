@@ -42,7 +42,7 @@ var errCutOff = errors.New("neighbour cut off")
 // follower follows one neighbour.
 type follower struct {
 	id     identity.ID
-	addr   peer.AddrInfo
+	addr   peer.AddrInfo // guarded by Server.mu
 	source uint32
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -279,11 +279,14 @@ func (c *neighborConn) call(req *wirepb.Request, timeout time.Duration) (*wirepb
 // syncWith runs one connection to a neighbour: prove this node's key, then
 // pull its snapshot and changes until the connection ends.
 func (s *Server) syncWith(ctx context.Context, f *follower) error {
+	s.mu.Lock()
+	addr := f.addr // SetNeighbors may update it
+	s.mu.Unlock()
 	cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	if len(f.addr.Addrs) > 0 {
-		s.cfg.Host.Peerstore().AddAddrs(f.addr.ID, f.addr.Addrs, time.Hour)
+	if len(addr.Addrs) > 0 {
+		s.cfg.Host.Peerstore().AddAddrs(addr.ID, addr.Addrs, time.Hour)
 	}
-	st, err := s.cfg.Host.NewStream(cctx, f.addr.ID, ProtocolNeighbor)
+	st, err := s.cfg.Host.NewStream(cctx, addr.ID, ProtocolNeighbor)
 	cancel()
 	if err != nil {
 		return err

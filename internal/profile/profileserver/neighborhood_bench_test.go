@@ -130,12 +130,15 @@ func BenchmarkUpdatePropagation(b *testing.B) {
 		fs = append(fs, f)
 	}
 	waitFor := func(cond func() bool) {
-		deadline := time.Now().Add(time.Minute)
+		deadline := time.After(time.Minute)
+		tick := time.NewTicker(10 * time.Millisecond) // set-up, not a measured phase
+		defer tick.Stop()
 		for !cond() {
-			if time.Now().After(deadline) {
+			select {
+			case <-tick.C:
+			case <-deadline:
 				b.Fatal("followers did not initialize within a minute")
 			}
-			time.Sleep(10 * time.Millisecond) // benchmark set-up, not a measured phase
 		}
 	}
 	waitFor(func() bool { return a.Stats().Followers == followers })
