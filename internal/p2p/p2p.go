@@ -44,10 +44,13 @@ func ServerLimits() Limits {
 		fd = int(soft) - 256
 	}
 	return Limits{
-		Conns:       40000,
-		Streams:     160000,
-		FD:          fd,
-		Memory:      4 << 30,
+		Conns:   40000,
+		Streams: 160000,
+		FD:      fd,
+		// Memory is what the resource manager lets muxers reserve, not
+		// what they use: yamux reserves a 256 KiB window per stream, so
+		// 4 GiB stopped a node at exactly 16,384 checked-in clients.
+		Memory:      32 << 30,
 		PeerConns:   8,
 		PeerStreams: 64,
 		// Many devices share one address behind carrier-grade NAT, so the
