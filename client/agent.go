@@ -18,6 +18,7 @@ import (
 
 	"github.com/iop-go/iop/graph"
 	"github.com/iop-go/iop/identity"
+	"github.com/iop-go/iop/internal/atomicfile"
 	"github.com/iop-go/iop/internal/p2p"
 	"github.com/iop-go/iop/internal/wire/wirepb"
 )
@@ -170,39 +171,10 @@ func (a *Agent) saveLocked() error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(a.path, data)
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Dir(a.path), 0o700); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return atomicfile.Write(filepath.Dir(a.path), filepath.Base(a.path), data, false)
 }
 
 // ID is the agent's identity.

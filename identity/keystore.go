@@ -9,11 +9,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/iop-go/iop/internal/atomicfile"
 )
 
 var (
@@ -142,13 +142,13 @@ func (ks *Keystore) Import(data, passphrase []byte) (Entry, error) {
 // store writes f as a new key file and makes it the default if there is
 // none.
 func (ks *Keystore) store(f *keyFile) error {
-	if err := writeFile(ks.dir, f.id.String()+keyFileExt, f.encode(), true); err != nil {
+	if err := atomicfile.Write(ks.dir, f.id.String()+keyFileExt, f.encode(), true); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return ErrExists
 		}
 		return err
 	}
-	err := writeFile(ks.dir, defaultFileName, []byte(f.id.String()+"\n"), true)
+	err := atomicfile.Write(ks.dir, defaultFileName, []byte(f.id.String()+"\n"), true)
 	if err != nil && !errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("set default: %w", err)
 	}
@@ -294,7 +294,7 @@ func (ks *Keystore) SetDefault(id ID) error {
 	if _, err := ks.read(id); err != nil {
 		return fmt.Errorf("identity: set default %s: %w", id, notFound(err))
 	}
-	if err := writeFile(ks.dir, defaultFileName, []byte(id.String()+"\n"), false); err != nil {
+	if err := atomicfile.Write(ks.dir, defaultFileName, []byte(id.String()+"\n"), false); err != nil {
 		return fmt.Errorf("identity: set default %s: %w", id, err)
 	}
 	return nil
@@ -378,70 +378,6 @@ func readFile(path string) ([]byte, error) {
 		return nil, fmt.Errorf("%s: larger than %d bytes", path, maxKeyFileSize)
 	}
 	return data, nil
-}
-
-// writeFile durably writes data to dir/name with mode 0600: it writes and
-// syncs a temporary file in dir, moves it into place and syncs dir. If
-// exclusive, an existing file is left alone and the error wraps
-// [fs.ErrExist].
-func writeFile(dir, name string, data []byte, exclusive bool) (err error) {
-	tmp, err := os.CreateTemp(dir, "."+name+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmpName := tmp.Name()
-	defer os.Remove(tmpName) // after a link, or on failure
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	path := filepath.Join(dir, name)
-	if exclusive {
-		err = os.Link(tmpName, path)
-		if err != nil && !errors.Is(err, fs.ErrExist) {
-			// No hard links on this file system: check, then rename.
-			if _, serr := os.Lstat(path); serr == nil {
-				return &fs.PathError{Op: "create", Path: path, Err: fs.ErrExist}
-			}
-			err = os.Rename(tmpName, path)
-		}
-	} else {
-		err = os.Rename(tmpName, path)
-	}
-	if err != nil {
-		return err
-	}
-	return syncDir(dir)
-}
-
-// syncDir makes the entries of dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !ignoreDirSyncError(err) {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	return nil
-}
-
-// ignoreDirSyncError reports whether err only means that directories
-// cannot be synced here (Windows, some file systems).
-func ignoreDirSyncError(err error) bool {
-	return runtime.GOOS == "windows" || errors.Is(err, syscall.EINVAL) || errors.Is(err, errors.ErrUnsupported)
 }
 
 // isHex reports whether s consists of hexadecimal digits only.

@@ -36,23 +36,7 @@ func TestScenario(t *testing.T) {
 	}
 	places := []City{{"Lisbon", 38.72, -9.14}, {"Warsaw", 52.23, 21.01}, {"Rome", 41.90, 12.50},
 		{"Nairobi", -1.29, 36.82}, {"Lima", -12.05, -77.04}, {"Osaka", 34.69, 135.50}}
-	d, err := Start(Config{Dir: t.TempDir(), Nodes: len(places), Places: places})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
-	info := d.Info()
-	h, err := p2p.New(p2p.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
+	info, h := runDevnet(t, Config{Dir: t.TempDir(), Nodes: len(places), Places: places})
 
 	r := rand.New(rand.NewPCG(7, 11))
 	groups := []struct {
@@ -159,6 +143,29 @@ func TestScenario(t *testing.T) {
 	}
 }
 
+// runDevnet starts and runs a devnet until the test ends, and returns its
+// description and a client host.
+func runDevnet(t *testing.T, cfg Config) (Info, host.Host) {
+	t.Helper()
+	d, err := Start(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	h, err := p2p.New(p2p.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	return d.Info(), h
+}
+
 func loc(t *testing.T, lat, lon float64) graph.Location {
 	t.Helper()
 	l, err := graph.LocationFromDegrees(lat, lon)
@@ -186,23 +193,7 @@ func dialNode(t *testing.T, ctx context.Context, h host.Host, addr string) *clie
 // another node to its server; after it cancels with a redirect, every node
 // resolves it as moved to the new server.
 func TestResolveFollowsMoves(t *testing.T) {
-	d, err := Start(Config{Dir: t.TempDir(), Nodes: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
-	info := d.Info()
-	h, err := p2p.New(p2p.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
+	info, h := runDevnet(t, Config{Dir: t.TempDir(), Nodes: 3})
 	qctx, qcancel := context.WithTimeout(context.Background(), time.Minute)
 	defer qcancel()
 	k, _ := identity.GenerateKey(nil)
