@@ -17,8 +17,8 @@ type Kind string
 // The query kinds of the benchmark.
 const (
 	NamePrefix Kind = "a1"  // name prefix "xx*" (2–5 chars)
-	NameSuffix Kind = "a2"  // name suffix "*xxx" (3–5 chars)
-	NameInfix  Kind = "a3"  // name infix "*xxx*" (3–5 chars)
+	NameSuffix Kind = "a2"  // name suffix "*abc" (3–5 chars)
+	NameInfix  Kind = "a3"  // name infix "*abc*" (3–5 chars)
 	TypeRadius Kind = "b"   // type + 50 km radius
 	RegexOnly  Kind = "c"   // extra-data regex alone
 	Combined   Kind = "d"   // type + name prefix + 50 km radius + regex
