@@ -292,3 +292,13 @@ func (c *Conn) Stats(ctx context.Context) (map[string]int, error) {
 	}
 	return out, nil
 }
+
+// NodeStatus returns the node's status document (JSON), the same as its
+// HTTP API's /api/status.
+func (c *Conn) NodeStatus(ctx context.Context) ([]byte, error) {
+	resp, err := c.Call(ctx, &wirepb.Request{Body: &wirepb.Request_NodeStatus{NodeStatus: &wirepb.NodeStatusRequest{}}})
+	if err != nil {
+		return nil, fmt.Errorf("node status: %w", err)
+	}
+	return resp.GetNodeStatus().GetJson(), nil
+}

@@ -114,3 +114,14 @@ func (ss *session) checkIn(req *wirepb.Request) (*wirepb.Response, error) {
 	ss.state = stateAuthenticated
 	return &wirepb.Response{Body: &wirepb.Response_CheckIn{CheckIn: &wirepb.CheckInResponse{}}}, nil
 }
+
+func (ss *session) nodeStatus(*wirepb.Request) (*wirepb.Response, error) {
+	if ss.s.cfg.NodeStatus == nil {
+		return nil, wire.Errorf(wirepb.Status_UNSUPPORTED, "this server does not report node status")
+	}
+	doc, err := ss.s.cfg.NodeStatus()
+	if err != nil {
+		return nil, err
+	}
+	return &wirepb.Response{Body: &wirepb.Response_NodeStatus{NodeStatus: &wirepb.NodeStatusResponse{Json: doc}}}, nil
+}

@@ -57,6 +57,9 @@ type Config struct {
 	// Directory publishes identity pointers and resolves them (the
 	// content address network); nil runs without one.
 	Directory Directory
+	// NodeStatus returns the node's status document (JSON) for the
+	// NodeStatus request; nil answers UNSUPPORTED.
+	NodeStatus func() ([]byte, error)
 
 	MaxHosted           int           // default 20,000 (the protocol maximum)
 	ClientIdleTimeout   time.Duration // default 60 s: a client must send something this often
@@ -362,14 +365,14 @@ func (s *Server) Close() {
 
 // Stats is a snapshot of the server's counters.
 type Stats struct {
-	Hosted    int // identities with an active hosting agreement
-	Online    int // identities checked in now
-	Sessions  int // open protocol streams
-	Indexed   int // profiles in the search index
-	Shared    int // profiles shared by neighbours
-	Neighbors int // neighbours followed
-	Followers int // servers following this one
-	Snapshots int // snapshots started for followers since the start
+	Hosted    int `json:"hosted"`    // identities with an active hosting agreement
+	Online    int `json:"online"`    // identities checked in now
+	Sessions  int `json:"sessions"`  // open protocol streams
+	Indexed   int `json:"indexed"`   // profiles in the search index
+	Shared    int `json:"shared"`    // profiles shared by neighbours
+	Neighbors int `json:"neighbors"` // neighbours followed
+	Followers int `json:"followers"` // servers following this one
+	Snapshots int `json:"snapshots"` // snapshots started for followers since the start
 }
 
 // Stats returns a snapshot of the server's counters.

@@ -228,6 +228,7 @@ var (
 	hPublishClaim  = handler{roleClient, needAuth, (*session).publishClaim}
 	hResolve       = handler{roleClient, needAny, (*session).resolve}
 	hSync          = handler{roleNeighbor, needVerified, (*session).neighborhoodSync}
+	hNodeStatus    = handler{roleClient | roleNeighbor, needAny, (*session).nodeStatus}
 )
 
 func handlerFor(req *wirepb.Request) (handler, bool) {
@@ -266,6 +267,8 @@ func handlerFor(req *wirepb.Request) (handler, bool) {
 		return hResolve, true
 	case *wirepb.Request_NeighborhoodSync:
 		return hSync, true
+	case *wirepb.Request_NodeStatus:
+		return hNodeStatus, true
 	}
 	return handler{}, false
 }

@@ -238,6 +238,7 @@ type Request struct {
 	//	*Request_PublishClaim
 	//	*Request_Resolve
 	//	*Request_NeighborhoodSync
+	//	*Request_NodeStatus
 	Body          isRequest_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -440,6 +441,15 @@ func (x *Request) GetNeighborhoodSync() *NeighborhoodSyncRequest {
 	return nil
 }
 
+func (x *Request) GetNodeStatus() *NodeStatusRequest {
+	if x != nil {
+		if x, ok := x.Body.(*Request_NodeStatus); ok {
+			return x.NodeStatus
+		}
+	}
+	return nil
+}
+
 type isRequest_Body interface {
 	isRequest_Body()
 }
@@ -512,6 +522,10 @@ type Request_NeighborhoodSync struct {
 	NeighborhoodSync *NeighborhoodSyncRequest `protobuf:"bytes,30,opt,name=neighborhood_sync,json=neighborhoodSync,proto3,oneof"`
 }
 
+type Request_NodeStatus struct {
+	NodeStatus *NodeStatusRequest `protobuf:"bytes,31,opt,name=node_status,json=nodeStatus,proto3,oneof"`
+}
+
 func (*Request_Ping) isRequest_Body() {}
 
 func (*Request_ListRoles) isRequest_Body() {}
@@ -546,6 +560,8 @@ func (*Request_Resolve) isRequest_Body() {}
 
 func (*Request_NeighborhoodSync) isRequest_Body() {}
 
+func (*Request_NodeStatus) isRequest_Body() {}
+
 type Response struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Status Status                 `protobuf:"varint,1,opt,name=status,proto3,enum=iop.wire.v1.Status" json:"status,omitempty"`
@@ -576,6 +592,7 @@ type Response struct {
 	//	*Response_PublishClaim
 	//	*Response_Resolve
 	//	*Response_NeighborhoodSync
+	//	*Response_NodeStatus
 	Body          isResponse_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -799,6 +816,15 @@ func (x *Response) GetNeighborhoodSync() *NeighborhoodSyncResponse {
 	return nil
 }
 
+func (x *Response) GetNodeStatus() *NodeStatusResponse {
+	if x != nil {
+		if x, ok := x.Body.(*Response_NodeStatus); ok {
+			return x.NodeStatus
+		}
+	}
+	return nil
+}
+
 type isResponse_Body interface {
 	isResponse_Body()
 }
@@ -871,6 +897,10 @@ type Response_NeighborhoodSync struct {
 	NeighborhoodSync *NeighborhoodSyncResponse `protobuf:"bytes,30,opt,name=neighborhood_sync,json=neighborhoodSync,proto3,oneof"`
 }
 
+type Response_NodeStatus struct {
+	NodeStatus *NodeStatusResponse `protobuf:"bytes,31,opt,name=node_status,json=nodeStatus,proto3,oneof"`
+}
+
 func (*Response_Ping) isResponse_Body() {}
 
 func (*Response_ListRoles) isResponse_Body() {}
@@ -904,6 +934,8 @@ func (*Response_PublishClaim) isResponse_Body() {}
 func (*Response_Resolve) isResponse_Body() {}
 
 func (*Response_NeighborhoodSync) isResponse_Body() {}
+
+func (*Response_NodeStatus) isResponse_Body() {}
 
 type PingRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -3109,6 +3141,88 @@ func (x *NeighborhoodSyncResponse) GetItems() []*SharedProfileItem {
 	return nil
 }
 
+// NodeStatusRequest asks the node for the status document its HTTP API
+// serves at /api/status (JSON).
+type NodeStatusRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeStatusRequest) Reset() {
+	*x = NodeStatusRequest{}
+	mi := &file_profile_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeStatusRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeStatusRequest) ProtoMessage() {}
+
+func (x *NodeStatusRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_profile_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeStatusRequest.ProtoReflect.Descriptor instead.
+func (*NodeStatusRequest) Descriptor() ([]byte, []int) {
+	return file_profile_proto_rawDescGZIP(), []int{41}
+}
+
+type NodeStatusResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Json          []byte                 `protobuf:"bytes,1,opt,name=json,proto3" json:"json,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeStatusResponse) Reset() {
+	*x = NodeStatusResponse{}
+	mi := &file_profile_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeStatusResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeStatusResponse) ProtoMessage() {}
+
+func (x *NodeStatusResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_profile_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeStatusResponse.ProtoReflect.Descriptor instead.
+func (*NodeStatusResponse) Descriptor() ([]byte, []int) {
+	return file_profile_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *NodeStatusResponse) GetJson() []byte {
+	if x != nil {
+		return x.Json
+	}
+	return nil
+}
+
 type ProfileStatsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -3117,7 +3231,7 @@ type ProfileStatsRequest struct {
 
 func (x *ProfileStatsRequest) Reset() {
 	*x = ProfileStatsRequest{}
-	mi := &file_profile_proto_msgTypes[41]
+	mi := &file_profile_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3129,7 +3243,7 @@ func (x *ProfileStatsRequest) String() string {
 func (*ProfileStatsRequest) ProtoMessage() {}
 
 func (x *ProfileStatsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_profile_proto_msgTypes[41]
+	mi := &file_profile_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3142,7 +3256,7 @@ func (x *ProfileStatsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProfileStatsRequest.ProtoReflect.Descriptor instead.
 func (*ProfileStatsRequest) Descriptor() ([]byte, []int) {
-	return file_profile_proto_rawDescGZIP(), []int{41}
+	return file_profile_proto_rawDescGZIP(), []int{43}
 }
 
 type ProfileStatsItem struct {
@@ -3155,7 +3269,7 @@ type ProfileStatsItem struct {
 
 func (x *ProfileStatsItem) Reset() {
 	*x = ProfileStatsItem{}
-	mi := &file_profile_proto_msgTypes[42]
+	mi := &file_profile_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3167,7 +3281,7 @@ func (x *ProfileStatsItem) String() string {
 func (*ProfileStatsItem) ProtoMessage() {}
 
 func (x *ProfileStatsItem) ProtoReflect() protoreflect.Message {
-	mi := &file_profile_proto_msgTypes[42]
+	mi := &file_profile_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3180,7 +3294,7 @@ func (x *ProfileStatsItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProfileStatsItem.ProtoReflect.Descriptor instead.
 func (*ProfileStatsItem) Descriptor() ([]byte, []int) {
-	return file_profile_proto_rawDescGZIP(), []int{42}
+	return file_profile_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ProfileStatsItem) GetIdentityType() string {
@@ -3206,7 +3320,7 @@ type ProfileStatsResponse struct {
 
 func (x *ProfileStatsResponse) Reset() {
 	*x = ProfileStatsResponse{}
-	mi := &file_profile_proto_msgTypes[43]
+	mi := &file_profile_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3218,7 +3332,7 @@ func (x *ProfileStatsResponse) String() string {
 func (*ProfileStatsResponse) ProtoMessage() {}
 
 func (x *ProfileStatsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_profile_proto_msgTypes[43]
+	mi := &file_profile_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3231,7 +3345,7 @@ func (x *ProfileStatsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProfileStatsResponse.ProtoReflect.Descriptor instead.
 func (*ProfileStatsResponse) Descriptor() ([]byte, []int) {
-	return file_profile_proto_rawDescGZIP(), []int{43}
+	return file_profile_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ProfileStatsResponse) GetStats() []*ProfileStatsItem {
@@ -3262,7 +3376,7 @@ type HostedIdentity struct {
 
 func (x *HostedIdentity) Reset() {
 	*x = HostedIdentity{}
-	mi := &file_profile_proto_msgTypes[44]
+	mi := &file_profile_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3274,7 +3388,7 @@ func (x *HostedIdentity) String() string {
 func (*HostedIdentity) ProtoMessage() {}
 
 func (x *HostedIdentity) ProtoReflect() protoreflect.Message {
-	mi := &file_profile_proto_msgTypes[44]
+	mi := &file_profile_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3287,7 +3401,7 @@ func (x *HostedIdentity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HostedIdentity.ProtoReflect.Descriptor instead.
 func (*HostedIdentity) Descriptor() ([]byte, []int) {
-	return file_profile_proto_rawDescGZIP(), []int{44}
+	return file_profile_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *HostedIdentity) GetPublicKey() []byte {
@@ -3385,7 +3499,7 @@ type SharedProfile struct {
 
 func (x *SharedProfile) Reset() {
 	*x = SharedProfile{}
-	mi := &file_profile_proto_msgTypes[45]
+	mi := &file_profile_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3397,7 +3511,7 @@ func (x *SharedProfile) String() string {
 func (*SharedProfile) ProtoMessage() {}
 
 func (x *SharedProfile) ProtoReflect() protoreflect.Message {
-	mi := &file_profile_proto_msgTypes[45]
+	mi := &file_profile_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3410,7 +3524,7 @@ func (x *SharedProfile) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SharedProfile.ProtoReflect.Descriptor instead.
 func (*SharedProfile) Descriptor() ([]byte, []int) {
-	return file_profile_proto_rawDescGZIP(), []int{45}
+	return file_profile_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *SharedProfile) GetProfile() *SignedProfile {
@@ -3442,7 +3556,7 @@ type NeighborState struct {
 
 func (x *NeighborState) Reset() {
 	*x = NeighborState{}
-	mi := &file_profile_proto_msgTypes[46]
+	mi := &file_profile_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3454,7 +3568,7 @@ func (x *NeighborState) String() string {
 func (*NeighborState) ProtoMessage() {}
 
 func (x *NeighborState) ProtoReflect() protoreflect.Message {
-	mi := &file_profile_proto_msgTypes[46]
+	mi := &file_profile_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3467,7 +3581,7 @@ func (x *NeighborState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NeighborState.ProtoReflect.Descriptor instead.
 func (*NeighborState) Descriptor() ([]byte, []int) {
-	return file_profile_proto_rawDescGZIP(), []int{46}
+	return file_profile_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *NeighborState) GetSource() uint32 {
@@ -3521,7 +3635,8 @@ const file_profile_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\rR\x02id\x120\n" +
 	"\arequest\x18\x02 \x01(\v2\x14.iop.wire.v1.RequestH\x00R\arequest\x123\n" +
 	"\bresponse\x18\x03 \x01(\v2\x15.iop.wire.v1.ResponseH\x00R\bresponseB\x06\n" +
-	"\x04kind\"\xf8\t\n" +
+	"\x04kind\"\xbb\n" +
+	"\n" +
 	"\aRequest\x12\x1c\n" +
 	"\tsignature\x18\x01 \x01(\fR\tsignature\x12.\n" +
 	"\x04ping\x18\n" +
@@ -3544,9 +3659,10 @@ const file_profile_proto_rawDesc = "" +
 	"\x05stats\x18\x17 \x01(\v2 .iop.wire.v1.ProfileStatsRequestH\x00R\x05stats\x12G\n" +
 	"\rpublish_claim\x18\x18 \x01(\v2 .iop.wire.v1.PublishClaimRequestH\x00R\fpublishClaim\x127\n" +
 	"\aresolve\x18\x19 \x01(\v2\x1b.iop.wire.v1.ResolveRequestH\x00R\aresolve\x12S\n" +
-	"\x11neighborhood_sync\x18\x1e \x01(\v2$.iop.wire.v1.NeighborhoodSyncRequestH\x00R\x10neighborhoodSyncB\x06\n" +
-	"\x04body\"\xef\n" +
-	"\n" +
+	"\x11neighborhood_sync\x18\x1e \x01(\v2$.iop.wire.v1.NeighborhoodSyncRequestH\x00R\x10neighborhoodSync\x12A\n" +
+	"\vnode_status\x18\x1f \x01(\v2\x1e.iop.wire.v1.NodeStatusRequestH\x00R\n" +
+	"nodeStatusB\x06\n" +
+	"\x04body\"\xb3\v\n" +
 	"\bResponse\x12+\n" +
 	"\x06status\x18\x01 \x01(\x0e2\x13.iop.wire.v1.StatusR\x06status\x12\x1c\n" +
 	"\ttimestamp\x18\x02 \x01(\x03R\ttimestamp\x12\x18\n" +
@@ -3572,7 +3688,9 @@ const file_profile_proto_rawDesc = "" +
 	"\x05stats\x18\x17 \x01(\v2!.iop.wire.v1.ProfileStatsResponseH\x00R\x05stats\x12H\n" +
 	"\rpublish_claim\x18\x18 \x01(\v2!.iop.wire.v1.PublishClaimResponseH\x00R\fpublishClaim\x128\n" +
 	"\aresolve\x18\x19 \x01(\v2\x1c.iop.wire.v1.ResolveResponseH\x00R\aresolve\x12T\n" +
-	"\x11neighborhood_sync\x18\x1e \x01(\v2%.iop.wire.v1.NeighborhoodSyncResponseH\x00R\x10neighborhoodSyncB\x06\n" +
+	"\x11neighborhood_sync\x18\x1e \x01(\v2%.iop.wire.v1.NeighborhoodSyncResponseH\x00R\x10neighborhoodSync\x12B\n" +
+	"\vnode_status\x18\x1f \x01(\v2\x1f.iop.wire.v1.NodeStatusResponseH\x00R\n" +
+	"nodeStatusB\x06\n" +
 	"\x04body\"'\n" +
 	"\vPingRequest\x12\x18\n" +
 	"\apayload\x18\x01 \x01(\fR\apayload\">\n" +
@@ -3726,7 +3844,10 @@ const file_profile_proto_rawDesc = "" +
 	"\fnew_snapshot\x18\x03 \x01(\bR\vnewSnapshot\x12\x1a\n" +
 	"\bsnapshot\x18\x04 \x01(\bR\bsnapshot\x12#\n" +
 	"\rsnapshot_done\x18\x05 \x01(\bR\fsnapshotDone\x124\n" +
-	"\x05items\x18\x06 \x03(\v2\x1e.iop.wire.v1.SharedProfileItemR\x05items\"\x15\n" +
+	"\x05items\x18\x06 \x03(\v2\x1e.iop.wire.v1.SharedProfileItemR\x05items\"\x13\n" +
+	"\x11NodeStatusRequest\"(\n" +
+	"\x12NodeStatusResponse\x12\x12\n" +
+	"\x04json\x18\x01 \x01(\fR\x04json\"\x15\n" +
 	"\x13ProfileStatsRequest\"M\n" +
 	"\x10ProfileStatsItem\x12#\n" +
 	"\ridentity_type\x18\x01 \x01(\tR\fidentityType\x12\x14\n" +
@@ -3791,7 +3912,7 @@ func file_profile_proto_rawDescGZIP() []byte {
 }
 
 var file_profile_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_profile_proto_msgTypes = make([]protoimpl.MessageInfo, 47)
+var file_profile_proto_msgTypes = make([]protoimpl.MessageInfo, 49)
 var file_profile_proto_goTypes = []any{
 	(Status)(0),                              // 0: iop.wire.v1.Status
 	(*Message)(nil),                          // 1: iop.wire.v1.Message
@@ -3835,12 +3956,14 @@ var file_profile_proto_goTypes = []any{
 	(*NeighborhoodSyncRequest)(nil),          // 39: iop.wire.v1.NeighborhoodSyncRequest
 	(*SharedProfileItem)(nil),                // 40: iop.wire.v1.SharedProfileItem
 	(*NeighborhoodSyncResponse)(nil),         // 41: iop.wire.v1.NeighborhoodSyncResponse
-	(*ProfileStatsRequest)(nil),              // 42: iop.wire.v1.ProfileStatsRequest
-	(*ProfileStatsItem)(nil),                 // 43: iop.wire.v1.ProfileStatsItem
-	(*ProfileStatsResponse)(nil),             // 44: iop.wire.v1.ProfileStatsResponse
-	(*HostedIdentity)(nil),                   // 45: iop.wire.v1.HostedIdentity
-	(*SharedProfile)(nil),                    // 46: iop.wire.v1.SharedProfile
-	(*NeighborState)(nil),                    // 47: iop.wire.v1.NeighborState
+	(*NodeStatusRequest)(nil),                // 42: iop.wire.v1.NodeStatusRequest
+	(*NodeStatusResponse)(nil),               // 43: iop.wire.v1.NodeStatusResponse
+	(*ProfileStatsRequest)(nil),              // 44: iop.wire.v1.ProfileStatsRequest
+	(*ProfileStatsItem)(nil),                 // 45: iop.wire.v1.ProfileStatsItem
+	(*ProfileStatsResponse)(nil),             // 46: iop.wire.v1.ProfileStatsResponse
+	(*HostedIdentity)(nil),                   // 47: iop.wire.v1.HostedIdentity
+	(*SharedProfile)(nil),                    // 48: iop.wire.v1.SharedProfile
+	(*NeighborState)(nil),                    // 49: iop.wire.v1.NeighborState
 }
 var file_profile_proto_depIdxs = []int32{
 	2,  // 0: iop.wire.v1.Message.request:type_name -> iop.wire.v1.Request
@@ -3858,44 +3981,46 @@ var file_profile_proto_depIdxs = []int32{
 	28, // 12: iop.wire.v1.Request.get_profile:type_name -> iop.wire.v1.GetProfileRequest
 	30, // 13: iop.wire.v1.Request.search:type_name -> iop.wire.v1.ProfileSearchRequest
 	33, // 14: iop.wire.v1.Request.search_part:type_name -> iop.wire.v1.ProfileSearchPartRequest
-	42, // 15: iop.wire.v1.Request.stats:type_name -> iop.wire.v1.ProfileStatsRequest
+	44, // 15: iop.wire.v1.Request.stats:type_name -> iop.wire.v1.ProfileStatsRequest
 	35, // 16: iop.wire.v1.Request.publish_claim:type_name -> iop.wire.v1.PublishClaimRequest
 	37, // 17: iop.wire.v1.Request.resolve:type_name -> iop.wire.v1.ResolveRequest
 	39, // 18: iop.wire.v1.Request.neighborhood_sync:type_name -> iop.wire.v1.NeighborhoodSyncRequest
-	0,  // 19: iop.wire.v1.Response.status:type_name -> iop.wire.v1.Status
-	5,  // 20: iop.wire.v1.Response.ping:type_name -> iop.wire.v1.PingResponse
-	8,  // 21: iop.wire.v1.Response.list_roles:type_name -> iop.wire.v1.ListRolesResponse
-	10, // 22: iop.wire.v1.Response.start_conversation:type_name -> iop.wire.v1.StartConversationResponse
-	13, // 23: iop.wire.v1.Response.register_hosting:type_name -> iop.wire.v1.RegisterHostingResponse
-	15, // 24: iop.wire.v1.Response.check_in:type_name -> iop.wire.v1.CheckInResponse
-	17, // 25: iop.wire.v1.Response.verify_identity:type_name -> iop.wire.v1.VerifyIdentityResponse
-	21, // 26: iop.wire.v1.Response.update_profile:type_name -> iop.wire.v1.UpdateProfileResponse
-	23, // 27: iop.wire.v1.Response.cancel_hosting:type_name -> iop.wire.v1.CancelHostingResponse
-	25, // 28: iop.wire.v1.Response.app_service_add:type_name -> iop.wire.v1.ApplicationServiceAddResponse
-	27, // 29: iop.wire.v1.Response.app_service_remove:type_name -> iop.wire.v1.ApplicationServiceRemoveResponse
-	29, // 30: iop.wire.v1.Response.get_profile:type_name -> iop.wire.v1.GetProfileResponse
-	32, // 31: iop.wire.v1.Response.search:type_name -> iop.wire.v1.ProfileSearchResponse
-	34, // 32: iop.wire.v1.Response.search_part:type_name -> iop.wire.v1.ProfileSearchPartResponse
-	44, // 33: iop.wire.v1.Response.stats:type_name -> iop.wire.v1.ProfileStatsResponse
-	36, // 34: iop.wire.v1.Response.publish_claim:type_name -> iop.wire.v1.PublishClaimResponse
-	38, // 35: iop.wire.v1.Response.resolve:type_name -> iop.wire.v1.ResolveResponse
-	41, // 36: iop.wire.v1.Response.neighborhood_sync:type_name -> iop.wire.v1.NeighborhoodSyncResponse
-	7,  // 37: iop.wire.v1.ListRolesResponse.roles:type_name -> iop.wire.v1.ServerRole
-	19, // 38: iop.wire.v1.UpdateProfileRequest.profile:type_name -> iop.wire.v1.SignedProfile
-	19, // 39: iop.wire.v1.GetProfileResponse.signed_profile:type_name -> iop.wire.v1.SignedProfile
-	19, // 40: iop.wire.v1.ProfileQueryInformation.signed_profile:type_name -> iop.wire.v1.SignedProfile
-	31, // 41: iop.wire.v1.ProfileSearchResponse.profiles:type_name -> iop.wire.v1.ProfileQueryInformation
-	31, // 42: iop.wire.v1.ProfileSearchPartResponse.profiles:type_name -> iop.wire.v1.ProfileQueryInformation
-	19, // 43: iop.wire.v1.SharedProfileItem.profile:type_name -> iop.wire.v1.SignedProfile
-	40, // 44: iop.wire.v1.NeighborhoodSyncResponse.items:type_name -> iop.wire.v1.SharedProfileItem
-	43, // 45: iop.wire.v1.ProfileStatsResponse.stats:type_name -> iop.wire.v1.ProfileStatsItem
-	19, // 46: iop.wire.v1.HostedIdentity.profile:type_name -> iop.wire.v1.SignedProfile
-	19, // 47: iop.wire.v1.SharedProfile.profile:type_name -> iop.wire.v1.SignedProfile
-	48, // [48:48] is the sub-list for method output_type
-	48, // [48:48] is the sub-list for method input_type
-	48, // [48:48] is the sub-list for extension type_name
-	48, // [48:48] is the sub-list for extension extendee
-	0,  // [0:48] is the sub-list for field type_name
+	42, // 19: iop.wire.v1.Request.node_status:type_name -> iop.wire.v1.NodeStatusRequest
+	0,  // 20: iop.wire.v1.Response.status:type_name -> iop.wire.v1.Status
+	5,  // 21: iop.wire.v1.Response.ping:type_name -> iop.wire.v1.PingResponse
+	8,  // 22: iop.wire.v1.Response.list_roles:type_name -> iop.wire.v1.ListRolesResponse
+	10, // 23: iop.wire.v1.Response.start_conversation:type_name -> iop.wire.v1.StartConversationResponse
+	13, // 24: iop.wire.v1.Response.register_hosting:type_name -> iop.wire.v1.RegisterHostingResponse
+	15, // 25: iop.wire.v1.Response.check_in:type_name -> iop.wire.v1.CheckInResponse
+	17, // 26: iop.wire.v1.Response.verify_identity:type_name -> iop.wire.v1.VerifyIdentityResponse
+	21, // 27: iop.wire.v1.Response.update_profile:type_name -> iop.wire.v1.UpdateProfileResponse
+	23, // 28: iop.wire.v1.Response.cancel_hosting:type_name -> iop.wire.v1.CancelHostingResponse
+	25, // 29: iop.wire.v1.Response.app_service_add:type_name -> iop.wire.v1.ApplicationServiceAddResponse
+	27, // 30: iop.wire.v1.Response.app_service_remove:type_name -> iop.wire.v1.ApplicationServiceRemoveResponse
+	29, // 31: iop.wire.v1.Response.get_profile:type_name -> iop.wire.v1.GetProfileResponse
+	32, // 32: iop.wire.v1.Response.search:type_name -> iop.wire.v1.ProfileSearchResponse
+	34, // 33: iop.wire.v1.Response.search_part:type_name -> iop.wire.v1.ProfileSearchPartResponse
+	46, // 34: iop.wire.v1.Response.stats:type_name -> iop.wire.v1.ProfileStatsResponse
+	36, // 35: iop.wire.v1.Response.publish_claim:type_name -> iop.wire.v1.PublishClaimResponse
+	38, // 36: iop.wire.v1.Response.resolve:type_name -> iop.wire.v1.ResolveResponse
+	41, // 37: iop.wire.v1.Response.neighborhood_sync:type_name -> iop.wire.v1.NeighborhoodSyncResponse
+	43, // 38: iop.wire.v1.Response.node_status:type_name -> iop.wire.v1.NodeStatusResponse
+	7,  // 39: iop.wire.v1.ListRolesResponse.roles:type_name -> iop.wire.v1.ServerRole
+	19, // 40: iop.wire.v1.UpdateProfileRequest.profile:type_name -> iop.wire.v1.SignedProfile
+	19, // 41: iop.wire.v1.GetProfileResponse.signed_profile:type_name -> iop.wire.v1.SignedProfile
+	19, // 42: iop.wire.v1.ProfileQueryInformation.signed_profile:type_name -> iop.wire.v1.SignedProfile
+	31, // 43: iop.wire.v1.ProfileSearchResponse.profiles:type_name -> iop.wire.v1.ProfileQueryInformation
+	31, // 44: iop.wire.v1.ProfileSearchPartResponse.profiles:type_name -> iop.wire.v1.ProfileQueryInformation
+	19, // 45: iop.wire.v1.SharedProfileItem.profile:type_name -> iop.wire.v1.SignedProfile
+	40, // 46: iop.wire.v1.NeighborhoodSyncResponse.items:type_name -> iop.wire.v1.SharedProfileItem
+	45, // 47: iop.wire.v1.ProfileStatsResponse.stats:type_name -> iop.wire.v1.ProfileStatsItem
+	19, // 48: iop.wire.v1.HostedIdentity.profile:type_name -> iop.wire.v1.SignedProfile
+	19, // 49: iop.wire.v1.SharedProfile.profile:type_name -> iop.wire.v1.SignedProfile
+	50, // [50:50] is the sub-list for method output_type
+	50, // [50:50] is the sub-list for method input_type
+	50, // [50:50] is the sub-list for extension type_name
+	50, // [50:50] is the sub-list for extension extendee
+	0,  // [0:50] is the sub-list for field type_name
 }
 
 func init() { file_profile_proto_init() }
@@ -3925,6 +4050,7 @@ func file_profile_proto_init() {
 		(*Request_PublishClaim)(nil),
 		(*Request_Resolve)(nil),
 		(*Request_NeighborhoodSync)(nil),
+		(*Request_NodeStatus)(nil),
 	}
 	file_profile_proto_msgTypes[2].OneofWrappers = []any{
 		(*Response_Ping)(nil),
@@ -3944,6 +4070,7 @@ func file_profile_proto_init() {
 		(*Response_PublishClaim)(nil),
 		(*Response_Resolve)(nil),
 		(*Response_NeighborhoodSync)(nil),
+		(*Response_NodeStatus)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -3951,7 +4078,7 @@ func file_profile_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_profile_proto_rawDesc), len(file_profile_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   47,
+			NumMessages:   49,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
