@@ -72,6 +72,16 @@ func TestRestartKeepsNodesAndData(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Close()
+	// The location based network forms (node 1 bootstraps through node 0).
+	tick := time.NewTicker(20 * time.Millisecond) // polling the overlay's state
+	for len(d.Nodes()[1].Loc().Neighbours()) == 0 {
+		select {
+		case <-tick.C:
+		case <-qctx.Done():
+			t.Fatal("node 1 has no LOC neighbour after 30 s")
+		}
+	}
+	tick.Stop()
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -82,6 +92,10 @@ func TestRestartKeepsNodesAndData(t *testing.T) {
 		t.Fatal(err)
 	}
 	again := d.Info()
+	// The LOC map comes back from the store before the node runs.
+	if nb := d.Nodes()[1].Loc().Neighbours(); len(nb) == 0 || nb[0].ID != first.Nodes[0].ID {
+		t.Errorf("node 1's LOC neighbours after restart = %v, want node 0 from its store", nb)
+	}
 	ctx, cancel = context.WithCancel(context.Background())
 	go func() { done <- d.Run(ctx) }()
 	defer func() {

@@ -172,8 +172,12 @@ func New(cfg Config) (*Node, error) {
 			}
 			seeds = append(seeds, c)
 		}
+		store, err := newLocStore(n.db)
+		if err != nil {
+			return nil, err
+		}
 		n.loc, err = locnet.New(locnet.Config{
-			Key: key, Location: cfg.Location, Addrs: tr.Addrs(), Seeds: seeds, Transport: tr,
+			Key: key, Location: cfg.Location, Addrs: tr.Addrs(), Seeds: seeds, Transport: tr, Store: store,
 			Services: []locnet.Service{{Type: "profile", Data: []byte(profileserver.ProtocolClient)}},
 			Logger:   cfg.Logger.With("service", "loc"),
 		})
