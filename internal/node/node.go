@@ -232,7 +232,7 @@ func loadOrCreateKey(path string) (*identity.Key, error) {
 func (n *Node) contact() *canpb.NodeContact {
 	c := &canpb.NodeContact{Latitude: n.cfg.Location.Lat, Longitude: n.cfg.Location.Lon,
 		Services: []*canpb.Service{{Type: "profile", Data: []byte(profileserver.ProtocolClient)}}}
-	for _, a := range n.host.Addrs() {
+	for _, a := range p2p.Announceable(n.host.Addrs()) {
 		c.Addrs = append(c.Addrs, a.String())
 	}
 	return c

@@ -20,6 +20,7 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	"github.com/libp2p/go-libp2p/x/rate"
 	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
 
 	"github.com/iop-go/iop/identity"
 )
@@ -186,12 +187,31 @@ func New(cfg Config) (host.Host, error) {
 }
 
 // FullAddrs returns the host's listen addresses with /p2p/<id> appended.
+// Loopback addresses are left out when the host has others, since they are
+// useless to anyone but the host itself.
 func FullAddrs(h host.Host) []ma.Multiaddr {
 	info := peer.AddrInfo{ID: h.ID(), Addrs: h.Network().ListenAddresses()}
 	if addrs, err := h.Network().InterfaceListenAddresses(); err == nil {
 		info.Addrs = addrs
 	}
+	info.Addrs = Announceable(info.Addrs)
 	out, _ := peer.AddrInfoToP2pAddrs(&info)
+	return out
+}
+
+// Announceable drops loopback addresses from addrs unless there is nothing
+// else, so that records other nodes read carry only reachable addresses
+// (a devnet on loopback keeps its loopback addresses).
+func Announceable(addrs []ma.Multiaddr) []ma.Multiaddr {
+	var out []ma.Multiaddr
+	for _, a := range addrs {
+		if !manet.IsIPLoopback(a) {
+			out = append(out, a)
+		}
+	}
+	if len(out) == 0 {
+		return addrs
+	}
 	return out
 }
 

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"testing"
 
+	ma "github.com/multiformats/go-multiaddr"
+
 	"github.com/iop-go/iop/identity"
 )
 
@@ -57,5 +59,22 @@ func TestRaiseFDLimit(t *testing.T) {
 	_, hard, err := FDLimit()
 	if err != nil || soft != hard {
 		t.Errorf("after RaiseFDLimit soft = %d, hard = %d (%v); want equal", soft, hard, err)
+	}
+}
+
+func TestAnnounceable(t *testing.T) {
+	parse := func(ss ...string) []ma.Multiaddr {
+		var out []ma.Multiaddr
+		for _, s := range ss {
+			out = append(out, ma.StringCast(s))
+		}
+		return out
+	}
+	got := Announceable(parse("/ip4/127.0.0.1/tcp/1", "/ip4/203.0.113.5/tcp/1", "/ip6/::1/tcp/1"))
+	if len(got) != 1 || got[0].String() != "/ip4/203.0.113.5/tcp/1" {
+		t.Errorf("Announceable(mixed) = %v, want only the public address", got)
+	}
+	if got := Announceable(parse("/ip4/127.0.0.1/tcp/1")); len(got) != 1 {
+		t.Errorf("Announceable(loopback only) = %v, want it kept", got)
 	}
 }

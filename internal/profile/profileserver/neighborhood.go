@@ -263,6 +263,9 @@ func (c *neighborConn) call(req *wirepb.Request, timeout time.Duration) (*wirepb
 		return nil, err
 	}
 	m, err := wire.ReadMessage(c.st)
+	if errors.Is(err, wire.ErrFrameTooLarge) || errors.Is(err, wire.ErrMalformed) {
+		return nil, fmt.Errorf("%w: %v", errCutOff, err)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -335,6 +338,9 @@ func (s *Server) syncWith(ctx context.Context, f *follower) error {
 			return err
 		}
 		r := resp.GetNeighborhoodSync()
+		if r == nil || len(r.Items) > MaxSyncItems {
+			return fmt.Errorf("%w: sync answer without a body or with more than %d items", errCutOff, MaxSyncItems)
+		}
 		if r.NewSnapshot {
 			snapshot, after, seen = true, nil, map[identity.ID]bool{}
 			state.Initialized = false
