@@ -302,3 +302,23 @@ func (c *Conn) NodeStatus(ctx context.Context) ([]byte, error) {
 	}
 	return resp.GetNodeStatus().GetJson(), nil
 }
+
+// TurnCredentials are short-lived credentials of a node's STUN/TURN server.
+type TurnCredentials struct {
+	URLs     []string  `json:"urls"`
+	Username string    `json:"username"`
+	Password string    `json:"password"`
+	Realm    string    `json:"realm"`
+	Expires  time.Time `json:"expires"`
+}
+
+// TurnCredentials asks the node for TURN credentials for the conversation's
+// identity, which must have proven its key (VerifyIdentity or CheckIn).
+func (c *Conn) TurnCredentials(ctx context.Context) (*TurnCredentials, error) {
+	resp, err := c.Call(ctx, &wirepb.Request{Body: &wirepb.Request_TurnCredentials{TurnCredentials: &wirepb.TurnCredentialsRequest{}}})
+	if err != nil {
+		return nil, fmt.Errorf("TURN credentials: %w", err)
+	}
+	r := resp.GetTurnCredentials()
+	return &TurnCredentials{URLs: r.Urls, Username: r.Username, Password: r.Password, Realm: r.Realm, Expires: time.UnixMilli(r.Expires)}, nil
+}

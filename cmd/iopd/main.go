@@ -23,6 +23,7 @@ func main() {
 	flag.StringVar(&listen, "listen", "", "comma-separated libp2p listen multiaddrs (default TCP+QUIC on 16987)")
 	flag.StringVar(&bootstrap, "bootstrap", "", "comma-separated multiaddrs (with /p2p/ID) of nodes to join the network through")
 	flag.StringVar(&cfg.HTTP, "http", "", `HTTP API address (default 127.0.0.1:16988, "off" to disable)`)
+	flag.StringVar(&cfg.TURN, "turn", "", "UDP address of the node's STUN/TURN server, a specific IP and port (e.g. 203.0.113.5:3478)")
 	flag.StringVar(&cfg.Loc, "location", "", "the node's declared location, LAT,LON in degrees")
 	flag.StringVar(&cfg.Name, "name", "", "a label for logs and status")
 	flag.IntVar(&cfg.MaxHosted, "max-hosted", 0, "hosted identities quota (default and maximum 20,000)")
@@ -45,6 +46,8 @@ func main() {
 				fc.Name = cfg.Name
 			case "max-hosted":
 				fc.MaxHosted = cfg.MaxHosted
+			case "turn":
+				fc.TURN = cfg.TURN
 			}
 		})
 		cfg = fc

@@ -57,6 +57,20 @@ func startNetworkB(t testing.TB, n int) []*CAN {
 			t.Fatal("a node did not join the DHT within 30 s")
 		}
 	}
+	// Peers enter a routing table asynchronously, after identify: wait
+	// until every node knows every other, so lookups do not race it.
+	deadline := time.After(30 * time.Second)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for _, c := range out {
+		for c.RoutingTableSize() < n-1 {
+			select {
+			case <-tick.C:
+			case <-deadline:
+				t.Fatalf("a node knows %d of %d peers after 30 s", c.RoutingTableSize(), n-1)
+			}
+		}
+	}
 	return out
 }
 

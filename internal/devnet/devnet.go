@@ -58,6 +58,7 @@ type nodeFile struct {
 	Name   string   `json:"name"`
 	Listen []string `json:"listen"`
 	HTTP   string   `json:"http"`
+	TURN   string   `json:"turn"`
 	Lat    float64  `json:"lat"`
 	Lon    float64  `json:"lon"`
 }
@@ -191,6 +192,7 @@ func (d *Devnet) startNode(i int) (*node.Node, NodeInfo, error) {
 			Name:   fmt.Sprintf("%s (%s)", nodeName(i), c.Name),
 			Listen: []string{fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", port), fmt.Sprintf("/ip4/127.0.0.1/udp/%d/quic-v1", port)},
 			HTTP:   fmt.Sprintf("127.0.0.1:%d", hport),
+			TURN:   fmt.Sprintf("127.0.0.1:%d", hport), // UDP; the HTTP API has the TCP port
 			Lat:    lat, Lon: lon,
 		}
 		data, _ := json.MarshalIndent(nf, "", "  ")
@@ -209,7 +211,7 @@ func (d *Devnet) startNode(i int) (*node.Node, NodeInfo, error) {
 		boot = []string{d.info.Nodes[0].Addr}
 	}
 	nd, err := node.New(node.Config{
-		DataDir: dir, Listen: nf.Listen, HTTP: nf.HTTP, Location: loc, Name: nf.Name, Bootstrap: boot,
+		DataDir: dir, Listen: nf.Listen, HTTP: nf.HTTP, TURN: nf.TURN, Location: loc, Name: nf.Name, Bootstrap: boot,
 		Logger: d.cfg.Logger.With("node", nodeName(i)),
 	})
 	if err != nil {

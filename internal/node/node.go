@@ -5,6 +5,7 @@ package node
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -32,6 +33,8 @@ import (
 	"github.com/iop-go/iop/internal/locnet"
 	"github.com/iop-go/iop/internal/p2p"
 	"github.com/iop-go/iop/internal/profile/profileserver"
+	"github.com/iop-go/iop/internal/turnserver"
+	"github.com/iop-go/iop/internal/wire/wirepb"
 )
 
 // Config configures a node. It is also the JSON config file of iopd.
@@ -45,6 +48,10 @@ type Config struct {
 	// Bootstrap are multiaddrs (with /p2p/) of nodes to join the network
 	// through; empty for the first node of a network.
 	Bootstrap []string `json:"bootstrap"`
+	// TURN is the UDP address of the node's STUN/TURN server, a specific
+	// IP with a port (e.g. 203.0.113.5:3478, or 127.0.0.1:0); empty runs
+	// none.
+	TURN string `json:"turn"`
 
 	MaxHosted int          `json:"max_hosted"` // profile server quota; default 20,000
 	Logger    *slog.Logger `json:"-"`
@@ -100,6 +107,7 @@ type Node struct {
 	host    host.Host
 	db      *bbolt.DB
 	profile *profileserver.Server
+	turn    *turnserver.Server // nil when the node runs none
 	can     *can.CAN
 	loc     *locnet.Node // nil when the node has no location
 	httpLn  net.Listener
@@ -149,6 +157,15 @@ func New(cfg Config) (*Node, error) {
 		}
 		boot = append(boot, ai)
 	}
+	if cfg.TURN != "" {
+		// The HMAC secret of TURN credentials is derived from the node key,
+		// so credentials stay valid across a restart.
+		secret := sha256.Sum256(append([]byte("iop/turn-secret/1"), key.Seed()...))
+		n.turn, err = turnserver.New(turnserver.Config{ListenUDP: cfg.TURN, Secret: secret[:], Logger: cfg.Logger.With("service", "turn")})
+		if err != nil {
+			return nil, fmt.Errorf("node: STUN/TURN server on %s: %w", cfg.TURN, err)
+		}
+	}
 	n.can, err = can.New(can.Config{
 		Host: n.host, Key: key, Bootstrap: boot, Logger: cfg.Logger.With("service", "can"), Contact: n.contact,
 	})
@@ -178,7 +195,7 @@ func New(cfg Config) (*Node, error) {
 		}
 		n.loc, err = locnet.New(locnet.Config{
 			Key: key, Location: cfg.Location, Addrs: tr.Addrs(), Seeds: seeds, Transport: tr, Store: store,
-			Services: []locnet.Service{{Type: "profile", Data: []byte(profileserver.ProtocolClient)}},
+			Services: locServices(n.services()),
 			Logger:   cfg.Logger.With("service", "loc"),
 		})
 		if err != nil {
@@ -191,6 +208,7 @@ func New(cfg Config) (*Node, error) {
 		Host: n.host, Key: key, DB: n.db, Logger: cfg.Logger.With("service", "profile"), MaxHosted: cfg.MaxHosted,
 		Directory:  n.can,
 		NodeStatus: func() ([]byte, error) { return json.Marshal(n.Status()) },
+		TurnGrant:  n.turnGrant(),
 	})
 	if err != nil {
 		return nil, err
@@ -230,8 +248,7 @@ func loadOrCreateKey(path string) (*identity.Key, error) {
 
 // contact is the node's contact record for the content address network.
 func (n *Node) contact() *canpb.NodeContact {
-	c := &canpb.NodeContact{Latitude: n.cfg.Location.Lat, Longitude: n.cfg.Location.Lon,
-		Services: []*canpb.Service{{Type: "profile", Data: []byte(profileserver.ProtocolClient)}}}
+	c := &canpb.NodeContact{Latitude: n.cfg.Location.Lat, Longitude: n.cfg.Location.Lon, Services: n.services()}
 	for _, a := range p2p.Announceable(n.host.Addrs()) {
 		c.Addrs = append(c.Addrs, a.String())
 	}
@@ -305,6 +322,33 @@ func (n *Node) applyNeighbours(set map[identity.ID]locnet.NodeInfo) {
 		addrs = append(addrs, ai)
 	}
 	n.profile.SetNeighbors(addrs)
+}
+
+// turnGrant returns the profile server's TURN credential grant, or nil
+// when the node runs no TURN server.
+func (n *Node) turnGrant() func(identity.ID) *wirepb.TurnCredentialsResponse {
+	if n.turn == nil {
+		return nil
+	}
+	return func(id identity.ID) *wirepb.TurnCredentialsResponse {
+		c := n.turn.Grant(id, time.Now())
+		a := n.turn.Addr().String()
+		return &wirepb.TurnCredentialsResponse{
+			Urls:     []string{"stun:" + a, "turn:" + a + "?transport=udp"},
+			Username: c.Username, Password: c.Password, Expires: c.Expires.UnixMilli(), Realm: n.turn.Realm(),
+		}
+	}
+}
+
+// services are the services the node advertises in the location based
+// network and the content address network.
+func (n *Node) services() []*canpb.Service {
+	out := []*canpb.Service{{Type: "profile", Data: []byte(profileserver.ProtocolClient)}}
+	if n.turn != nil {
+		a := []byte(n.turn.Addr().String())
+		out = append(out, &canpb.Service{Type: "stun", Data: a}, &canpb.Service{Type: "turn", Data: a})
+	}
+	return out
 }
 
 // Loc is the node's location based network service, or nil.
@@ -407,7 +451,18 @@ func (n *Node) Run(ctx context.Context) error {
 // Close releases a node that was built but not run; Run closes by itself.
 func (n *Node) Close() { n.close() }
 
+func locServices(in []*canpb.Service) []locnet.Service {
+	out := make([]locnet.Service, 0, len(in))
+	for _, s := range in {
+		out = append(out, locnet.Service{Type: s.Type, Data: s.Data})
+	}
+	return out
+}
+
 func (n *Node) close() {
+	if n.turn != nil {
+		n.turn.Close()
+	}
 	if n.host != nil {
 		n.host.Close()
 	}

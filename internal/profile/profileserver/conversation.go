@@ -125,3 +125,10 @@ func (ss *session) nodeStatus(*wirepb.Request) (*wirepb.Response, error) {
 	}
 	return &wirepb.Response{Body: &wirepb.Response_NodeStatus{NodeStatus: &wirepb.NodeStatusResponse{Json: doc}}}, nil
 }
+
+func (ss *session) turnCredentials(*wirepb.Request) (*wirepb.Response, error) {
+	if ss.s.cfg.TurnGrant == nil {
+		return nil, wire.Errorf(wirepb.Status_UNSUPPORTED, "this node runs no TURN server")
+	}
+	return &wirepb.Response{Body: &wirepb.Response_TurnCredentials{TurnCredentials: ss.s.cfg.TurnGrant(ss.clientID)}}, nil
+}

@@ -60,6 +60,9 @@ type Config struct {
 	// NodeStatus returns the node's status document (JSON) for the
 	// NodeStatus request; nil answers UNSUPPORTED.
 	NodeStatus func() ([]byte, error)
+	// TurnGrant grants TURN credentials to a proven identity; nil answers
+	// UNSUPPORTED.
+	TurnGrant func(id identity.ID) *wirepb.TurnCredentialsResponse
 
 	MaxHosted           int           // default 20,000 (the protocol maximum)
 	ClientIdleTimeout   time.Duration // default 60 s: a client must send something this often

@@ -229,6 +229,7 @@ var (
 	hResolve       = handler{roleClient, needAny, (*session).resolve}
 	hSync          = handler{roleNeighbor, needVerified, (*session).neighborhoodSync}
 	hNodeStatus    = handler{roleClient | roleNeighbor, needAny, (*session).nodeStatus}
+	hTurn          = handler{roleClient, needVerified, (*session).turnCredentials}
 )
 
 func handlerFor(req *wirepb.Request) (handler, bool) {
@@ -269,6 +270,8 @@ func handlerFor(req *wirepb.Request) (handler, bool) {
 		return hSync, true
 	case *wirepb.Request_NodeStatus:
 		return hNodeStatus, true
+	case *wirepb.Request_TurnCredentials:
+		return hTurn, true
 	}
 	return handler{}, false
 }

@@ -239,6 +239,7 @@ type Request struct {
 	//	*Request_Resolve
 	//	*Request_NeighborhoodSync
 	//	*Request_NodeStatus
+	//	*Request_TurnCredentials
 	Body          isRequest_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -450,6 +451,15 @@ func (x *Request) GetNodeStatus() *NodeStatusRequest {
 	return nil
 }
 
+func (x *Request) GetTurnCredentials() *TurnCredentialsRequest {
+	if x != nil {
+		if x, ok := x.Body.(*Request_TurnCredentials); ok {
+			return x.TurnCredentials
+		}
+	}
+	return nil
+}
+
 type isRequest_Body interface {
 	isRequest_Body()
 }
@@ -526,6 +536,10 @@ type Request_NodeStatus struct {
 	NodeStatus *NodeStatusRequest `protobuf:"bytes,31,opt,name=node_status,json=nodeStatus,proto3,oneof"`
 }
 
+type Request_TurnCredentials struct {
+	TurnCredentials *TurnCredentialsRequest `protobuf:"bytes,32,opt,name=turn_credentials,json=turnCredentials,proto3,oneof"`
+}
+
 func (*Request_Ping) isRequest_Body() {}
 
 func (*Request_ListRoles) isRequest_Body() {}
@@ -562,6 +576,8 @@ func (*Request_NeighborhoodSync) isRequest_Body() {}
 
 func (*Request_NodeStatus) isRequest_Body() {}
 
+func (*Request_TurnCredentials) isRequest_Body() {}
+
 type Response struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Status Status                 `protobuf:"varint,1,opt,name=status,proto3,enum=iop.wire.v1.Status" json:"status,omitempty"`
@@ -593,6 +609,7 @@ type Response struct {
 	//	*Response_Resolve
 	//	*Response_NeighborhoodSync
 	//	*Response_NodeStatus
+	//	*Response_TurnCredentials
 	Body          isResponse_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -825,6 +842,15 @@ func (x *Response) GetNodeStatus() *NodeStatusResponse {
 	return nil
 }
 
+func (x *Response) GetTurnCredentials() *TurnCredentialsResponse {
+	if x != nil {
+		if x, ok := x.Body.(*Response_TurnCredentials); ok {
+			return x.TurnCredentials
+		}
+	}
+	return nil
+}
+
 type isResponse_Body interface {
 	isResponse_Body()
 }
@@ -901,6 +927,10 @@ type Response_NodeStatus struct {
 	NodeStatus *NodeStatusResponse `protobuf:"bytes,31,opt,name=node_status,json=nodeStatus,proto3,oneof"`
 }
 
+type Response_TurnCredentials struct {
+	TurnCredentials *TurnCredentialsResponse `protobuf:"bytes,32,opt,name=turn_credentials,json=turnCredentials,proto3,oneof"`
+}
+
 func (*Response_Ping) isResponse_Body() {}
 
 func (*Response_ListRoles) isResponse_Body() {}
@@ -936,6 +966,8 @@ func (*Response_Resolve) isResponse_Body() {}
 func (*Response_NeighborhoodSync) isResponse_Body() {}
 
 func (*Response_NodeStatus) isResponse_Body() {}
+
+func (*Response_TurnCredentials) isResponse_Body() {}
 
 type PingRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -3141,6 +3173,122 @@ func (x *NeighborhoodSyncResponse) GetItems() []*SharedProfileItem {
 	return nil
 }
 
+// TurnCredentialsRequest asks for short-lived TURN credentials of the node's
+// STUN/TURN server. The conversation must be verified (VerifyIdentity or
+// CheckIn): the credentials name the proven identity, and its quota of
+// allocations applies.
+type TurnCredentialsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TurnCredentialsRequest) Reset() {
+	*x = TurnCredentialsRequest{}
+	mi := &file_profile_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TurnCredentialsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TurnCredentialsRequest) ProtoMessage() {}
+
+func (x *TurnCredentialsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_profile_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TurnCredentialsRequest.ProtoReflect.Descriptor instead.
+func (*TurnCredentialsRequest) Descriptor() ([]byte, []int) {
+	return file_profile_proto_rawDescGZIP(), []int{41}
+}
+
+type TurnCredentialsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Urls          []string               `protobuf:"bytes,1,rep,name=urls,proto3" json:"urls,omitempty"` // e.g. "turn:203.0.113.5:3478?transport=udp", "stun:..."
+	Username      string                 `protobuf:"bytes,2,opt,name=username,proto3" json:"username,omitempty"`
+	Password      string                 `protobuf:"bytes,3,opt,name=password,proto3" json:"password,omitempty"`
+	Expires       int64                  `protobuf:"varint,4,opt,name=expires,proto3" json:"expires,omitempty"` // ms since the epoch
+	Realm         string                 `protobuf:"bytes,5,opt,name=realm,proto3" json:"realm,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TurnCredentialsResponse) Reset() {
+	*x = TurnCredentialsResponse{}
+	mi := &file_profile_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TurnCredentialsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TurnCredentialsResponse) ProtoMessage() {}
+
+func (x *TurnCredentialsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_profile_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TurnCredentialsResponse.ProtoReflect.Descriptor instead.
+func (*TurnCredentialsResponse) Descriptor() ([]byte, []int) {
+	return file_profile_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *TurnCredentialsResponse) GetUrls() []string {
+	if x != nil {
+		return x.Urls
+	}
+	return nil
+}
+
+func (x *TurnCredentialsResponse) GetUsername() string {
+	if x != nil {
+		return x.Username
+	}
+	return ""
+}
+
+func (x *TurnCredentialsResponse) GetPassword() string {
+	if x != nil {
+		return x.Password
+	}
+	return ""
+}
+
+func (x *TurnCredentialsResponse) GetExpires() int64 {
+	if x != nil {
+		return x.Expires
+	}
+	return 0
+}
+
+func (x *TurnCredentialsResponse) GetRealm() string {
+	if x != nil {
+		return x.Realm
+	}
+	return ""
+}
+
 // NodeStatusRequest asks the node for the status document its HTTP API
 // serves at /api/status (JSON).
 type NodeStatusRequest struct {
@@ -3151,7 +3299,7 @@ type NodeStatusRequest struct {
 
 func (x *NodeStatusRequest) Reset() {
 	*x = NodeStatusRequest{}
-	mi := &file_profile_proto_msgTypes[41]
+	mi := &file_profile_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3163,7 +3311,7 @@ func (x *NodeStatusRequest) String() string {
 func (*NodeStatusRequest) ProtoMessage() {}
 
 func (x *NodeStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_profile_proto_msgTypes[41]
+	mi := &file_profile_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3176,7 +3324,7 @@ func (x *NodeStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeStatusRequest.ProtoReflect.Descriptor instead.
 func (*NodeStatusRequest) Descriptor() ([]byte, []int) {
-	return file_profile_proto_rawDescGZIP(), []int{41}
+	return file_profile_proto_rawDescGZIP(), []int{43}
 }
 
 type NodeStatusResponse struct {
@@ -3188,7 +3336,7 @@ type NodeStatusResponse struct {
 
 func (x *NodeStatusResponse) Reset() {
 	*x = NodeStatusResponse{}
-	mi := &file_profile_proto_msgTypes[42]
+	mi := &file_profile_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3200,7 +3348,7 @@ func (x *NodeStatusResponse) String() string {
 func (*NodeStatusResponse) ProtoMessage() {}
 
 func (x *NodeStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_profile_proto_msgTypes[42]
+	mi := &file_profile_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3213,7 +3361,7 @@ func (x *NodeStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeStatusResponse.ProtoReflect.Descriptor instead.
 func (*NodeStatusResponse) Descriptor() ([]byte, []int) {
-	return file_profile_proto_rawDescGZIP(), []int{42}
+	return file_profile_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *NodeStatusResponse) GetJson() []byte {
@@ -3231,7 +3379,7 @@ type ProfileStatsRequest struct {
 
 func (x *ProfileStatsRequest) Reset() {
 	*x = ProfileStatsRequest{}
-	mi := &file_profile_proto_msgTypes[43]
+	mi := &file_profile_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3243,7 +3391,7 @@ func (x *ProfileStatsRequest) String() string {
 func (*ProfileStatsRequest) ProtoMessage() {}
 
 func (x *ProfileStatsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_profile_proto_msgTypes[43]
+	mi := &file_profile_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3256,7 +3404,7 @@ func (x *ProfileStatsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProfileStatsRequest.ProtoReflect.Descriptor instead.
 func (*ProfileStatsRequest) Descriptor() ([]byte, []int) {
-	return file_profile_proto_rawDescGZIP(), []int{43}
+	return file_profile_proto_rawDescGZIP(), []int{45}
 }
 
 type ProfileStatsItem struct {
@@ -3269,7 +3417,7 @@ type ProfileStatsItem struct {
 
 func (x *ProfileStatsItem) Reset() {
 	*x = ProfileStatsItem{}
-	mi := &file_profile_proto_msgTypes[44]
+	mi := &file_profile_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3281,7 +3429,7 @@ func (x *ProfileStatsItem) String() string {
 func (*ProfileStatsItem) ProtoMessage() {}
 
 func (x *ProfileStatsItem) ProtoReflect() protoreflect.Message {
-	mi := &file_profile_proto_msgTypes[44]
+	mi := &file_profile_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3294,7 +3442,7 @@ func (x *ProfileStatsItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProfileStatsItem.ProtoReflect.Descriptor instead.
 func (*ProfileStatsItem) Descriptor() ([]byte, []int) {
-	return file_profile_proto_rawDescGZIP(), []int{44}
+	return file_profile_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *ProfileStatsItem) GetIdentityType() string {
@@ -3320,7 +3468,7 @@ type ProfileStatsResponse struct {
 
 func (x *ProfileStatsResponse) Reset() {
 	*x = ProfileStatsResponse{}
-	mi := &file_profile_proto_msgTypes[45]
+	mi := &file_profile_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3332,7 +3480,7 @@ func (x *ProfileStatsResponse) String() string {
 func (*ProfileStatsResponse) ProtoMessage() {}
 
 func (x *ProfileStatsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_profile_proto_msgTypes[45]
+	mi := &file_profile_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3345,7 +3493,7 @@ func (x *ProfileStatsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProfileStatsResponse.ProtoReflect.Descriptor instead.
 func (*ProfileStatsResponse) Descriptor() ([]byte, []int) {
-	return file_profile_proto_rawDescGZIP(), []int{45}
+	return file_profile_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ProfileStatsResponse) GetStats() []*ProfileStatsItem {
@@ -3376,7 +3524,7 @@ type HostedIdentity struct {
 
 func (x *HostedIdentity) Reset() {
 	*x = HostedIdentity{}
-	mi := &file_profile_proto_msgTypes[46]
+	mi := &file_profile_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3388,7 +3536,7 @@ func (x *HostedIdentity) String() string {
 func (*HostedIdentity) ProtoMessage() {}
 
 func (x *HostedIdentity) ProtoReflect() protoreflect.Message {
-	mi := &file_profile_proto_msgTypes[46]
+	mi := &file_profile_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3401,7 +3549,7 @@ func (x *HostedIdentity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HostedIdentity.ProtoReflect.Descriptor instead.
 func (*HostedIdentity) Descriptor() ([]byte, []int) {
-	return file_profile_proto_rawDescGZIP(), []int{46}
+	return file_profile_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *HostedIdentity) GetPublicKey() []byte {
@@ -3499,7 +3647,7 @@ type SharedProfile struct {
 
 func (x *SharedProfile) Reset() {
 	*x = SharedProfile{}
-	mi := &file_profile_proto_msgTypes[47]
+	mi := &file_profile_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3511,7 +3659,7 @@ func (x *SharedProfile) String() string {
 func (*SharedProfile) ProtoMessage() {}
 
 func (x *SharedProfile) ProtoReflect() protoreflect.Message {
-	mi := &file_profile_proto_msgTypes[47]
+	mi := &file_profile_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3524,7 +3672,7 @@ func (x *SharedProfile) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SharedProfile.ProtoReflect.Descriptor instead.
 func (*SharedProfile) Descriptor() ([]byte, []int) {
-	return file_profile_proto_rawDescGZIP(), []int{47}
+	return file_profile_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *SharedProfile) GetProfile() *SignedProfile {
@@ -3556,7 +3704,7 @@ type NeighborState struct {
 
 func (x *NeighborState) Reset() {
 	*x = NeighborState{}
-	mi := &file_profile_proto_msgTypes[48]
+	mi := &file_profile_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3568,7 +3716,7 @@ func (x *NeighborState) String() string {
 func (*NeighborState) ProtoMessage() {}
 
 func (x *NeighborState) ProtoReflect() protoreflect.Message {
-	mi := &file_profile_proto_msgTypes[48]
+	mi := &file_profile_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3581,7 +3729,7 @@ func (x *NeighborState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NeighborState.ProtoReflect.Descriptor instead.
 func (*NeighborState) Descriptor() ([]byte, []int) {
-	return file_profile_proto_rawDescGZIP(), []int{48}
+	return file_profile_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *NeighborState) GetSource() uint32 {
@@ -3635,8 +3783,7 @@ const file_profile_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\rR\x02id\x120\n" +
 	"\arequest\x18\x02 \x01(\v2\x14.iop.wire.v1.RequestH\x00R\arequest\x123\n" +
 	"\bresponse\x18\x03 \x01(\v2\x15.iop.wire.v1.ResponseH\x00R\bresponseB\x06\n" +
-	"\x04kind\"\xbb\n" +
-	"\n" +
+	"\x04kind\"\x8d\v\n" +
 	"\aRequest\x12\x1c\n" +
 	"\tsignature\x18\x01 \x01(\fR\tsignature\x12.\n" +
 	"\x04ping\x18\n" +
@@ -3661,8 +3808,9 @@ const file_profile_proto_rawDesc = "" +
 	"\aresolve\x18\x19 \x01(\v2\x1b.iop.wire.v1.ResolveRequestH\x00R\aresolve\x12S\n" +
 	"\x11neighborhood_sync\x18\x1e \x01(\v2$.iop.wire.v1.NeighborhoodSyncRequestH\x00R\x10neighborhoodSync\x12A\n" +
 	"\vnode_status\x18\x1f \x01(\v2\x1e.iop.wire.v1.NodeStatusRequestH\x00R\n" +
-	"nodeStatusB\x06\n" +
-	"\x04body\"\xb3\v\n" +
+	"nodeStatus\x12P\n" +
+	"\x10turn_credentials\x18  \x01(\v2#.iop.wire.v1.TurnCredentialsRequestH\x00R\x0fturnCredentialsB\x06\n" +
+	"\x04body\"\x86\f\n" +
 	"\bResponse\x12+\n" +
 	"\x06status\x18\x01 \x01(\x0e2\x13.iop.wire.v1.StatusR\x06status\x12\x1c\n" +
 	"\ttimestamp\x18\x02 \x01(\x03R\ttimestamp\x12\x18\n" +
@@ -3690,7 +3838,8 @@ const file_profile_proto_rawDesc = "" +
 	"\aresolve\x18\x19 \x01(\v2\x1c.iop.wire.v1.ResolveResponseH\x00R\aresolve\x12T\n" +
 	"\x11neighborhood_sync\x18\x1e \x01(\v2%.iop.wire.v1.NeighborhoodSyncResponseH\x00R\x10neighborhoodSync\x12B\n" +
 	"\vnode_status\x18\x1f \x01(\v2\x1f.iop.wire.v1.NodeStatusResponseH\x00R\n" +
-	"nodeStatusB\x06\n" +
+	"nodeStatus\x12Q\n" +
+	"\x10turn_credentials\x18  \x01(\v2$.iop.wire.v1.TurnCredentialsResponseH\x00R\x0fturnCredentialsB\x06\n" +
 	"\x04body\"'\n" +
 	"\vPingRequest\x12\x18\n" +
 	"\apayload\x18\x01 \x01(\fR\apayload\">\n" +
@@ -3844,7 +3993,14 @@ const file_profile_proto_rawDesc = "" +
 	"\fnew_snapshot\x18\x03 \x01(\bR\vnewSnapshot\x12\x1a\n" +
 	"\bsnapshot\x18\x04 \x01(\bR\bsnapshot\x12#\n" +
 	"\rsnapshot_done\x18\x05 \x01(\bR\fsnapshotDone\x124\n" +
-	"\x05items\x18\x06 \x03(\v2\x1e.iop.wire.v1.SharedProfileItemR\x05items\"\x13\n" +
+	"\x05items\x18\x06 \x03(\v2\x1e.iop.wire.v1.SharedProfileItemR\x05items\"\x18\n" +
+	"\x16TurnCredentialsRequest\"\x95\x01\n" +
+	"\x17TurnCredentialsResponse\x12\x12\n" +
+	"\x04urls\x18\x01 \x03(\tR\x04urls\x12\x1a\n" +
+	"\busername\x18\x02 \x01(\tR\busername\x12\x1a\n" +
+	"\bpassword\x18\x03 \x01(\tR\bpassword\x12\x18\n" +
+	"\aexpires\x18\x04 \x01(\x03R\aexpires\x12\x14\n" +
+	"\x05realm\x18\x05 \x01(\tR\x05realm\"\x13\n" +
 	"\x11NodeStatusRequest\"(\n" +
 	"\x12NodeStatusResponse\x12\x12\n" +
 	"\x04json\x18\x01 \x01(\fR\x04json\"\x15\n" +
@@ -3912,7 +4068,7 @@ func file_profile_proto_rawDescGZIP() []byte {
 }
 
 var file_profile_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_profile_proto_msgTypes = make([]protoimpl.MessageInfo, 49)
+var file_profile_proto_msgTypes = make([]protoimpl.MessageInfo, 51)
 var file_profile_proto_goTypes = []any{
 	(Status)(0),                              // 0: iop.wire.v1.Status
 	(*Message)(nil),                          // 1: iop.wire.v1.Message
@@ -3956,14 +4112,16 @@ var file_profile_proto_goTypes = []any{
 	(*NeighborhoodSyncRequest)(nil),          // 39: iop.wire.v1.NeighborhoodSyncRequest
 	(*SharedProfileItem)(nil),                // 40: iop.wire.v1.SharedProfileItem
 	(*NeighborhoodSyncResponse)(nil),         // 41: iop.wire.v1.NeighborhoodSyncResponse
-	(*NodeStatusRequest)(nil),                // 42: iop.wire.v1.NodeStatusRequest
-	(*NodeStatusResponse)(nil),               // 43: iop.wire.v1.NodeStatusResponse
-	(*ProfileStatsRequest)(nil),              // 44: iop.wire.v1.ProfileStatsRequest
-	(*ProfileStatsItem)(nil),                 // 45: iop.wire.v1.ProfileStatsItem
-	(*ProfileStatsResponse)(nil),             // 46: iop.wire.v1.ProfileStatsResponse
-	(*HostedIdentity)(nil),                   // 47: iop.wire.v1.HostedIdentity
-	(*SharedProfile)(nil),                    // 48: iop.wire.v1.SharedProfile
-	(*NeighborState)(nil),                    // 49: iop.wire.v1.NeighborState
+	(*TurnCredentialsRequest)(nil),           // 42: iop.wire.v1.TurnCredentialsRequest
+	(*TurnCredentialsResponse)(nil),          // 43: iop.wire.v1.TurnCredentialsResponse
+	(*NodeStatusRequest)(nil),                // 44: iop.wire.v1.NodeStatusRequest
+	(*NodeStatusResponse)(nil),               // 45: iop.wire.v1.NodeStatusResponse
+	(*ProfileStatsRequest)(nil),              // 46: iop.wire.v1.ProfileStatsRequest
+	(*ProfileStatsItem)(nil),                 // 47: iop.wire.v1.ProfileStatsItem
+	(*ProfileStatsResponse)(nil),             // 48: iop.wire.v1.ProfileStatsResponse
+	(*HostedIdentity)(nil),                   // 49: iop.wire.v1.HostedIdentity
+	(*SharedProfile)(nil),                    // 50: iop.wire.v1.SharedProfile
+	(*NeighborState)(nil),                    // 51: iop.wire.v1.NeighborState
 }
 var file_profile_proto_depIdxs = []int32{
 	2,  // 0: iop.wire.v1.Message.request:type_name -> iop.wire.v1.Request
@@ -3981,46 +4139,48 @@ var file_profile_proto_depIdxs = []int32{
 	28, // 12: iop.wire.v1.Request.get_profile:type_name -> iop.wire.v1.GetProfileRequest
 	30, // 13: iop.wire.v1.Request.search:type_name -> iop.wire.v1.ProfileSearchRequest
 	33, // 14: iop.wire.v1.Request.search_part:type_name -> iop.wire.v1.ProfileSearchPartRequest
-	44, // 15: iop.wire.v1.Request.stats:type_name -> iop.wire.v1.ProfileStatsRequest
+	46, // 15: iop.wire.v1.Request.stats:type_name -> iop.wire.v1.ProfileStatsRequest
 	35, // 16: iop.wire.v1.Request.publish_claim:type_name -> iop.wire.v1.PublishClaimRequest
 	37, // 17: iop.wire.v1.Request.resolve:type_name -> iop.wire.v1.ResolveRequest
 	39, // 18: iop.wire.v1.Request.neighborhood_sync:type_name -> iop.wire.v1.NeighborhoodSyncRequest
-	42, // 19: iop.wire.v1.Request.node_status:type_name -> iop.wire.v1.NodeStatusRequest
-	0,  // 20: iop.wire.v1.Response.status:type_name -> iop.wire.v1.Status
-	5,  // 21: iop.wire.v1.Response.ping:type_name -> iop.wire.v1.PingResponse
-	8,  // 22: iop.wire.v1.Response.list_roles:type_name -> iop.wire.v1.ListRolesResponse
-	10, // 23: iop.wire.v1.Response.start_conversation:type_name -> iop.wire.v1.StartConversationResponse
-	13, // 24: iop.wire.v1.Response.register_hosting:type_name -> iop.wire.v1.RegisterHostingResponse
-	15, // 25: iop.wire.v1.Response.check_in:type_name -> iop.wire.v1.CheckInResponse
-	17, // 26: iop.wire.v1.Response.verify_identity:type_name -> iop.wire.v1.VerifyIdentityResponse
-	21, // 27: iop.wire.v1.Response.update_profile:type_name -> iop.wire.v1.UpdateProfileResponse
-	23, // 28: iop.wire.v1.Response.cancel_hosting:type_name -> iop.wire.v1.CancelHostingResponse
-	25, // 29: iop.wire.v1.Response.app_service_add:type_name -> iop.wire.v1.ApplicationServiceAddResponse
-	27, // 30: iop.wire.v1.Response.app_service_remove:type_name -> iop.wire.v1.ApplicationServiceRemoveResponse
-	29, // 31: iop.wire.v1.Response.get_profile:type_name -> iop.wire.v1.GetProfileResponse
-	32, // 32: iop.wire.v1.Response.search:type_name -> iop.wire.v1.ProfileSearchResponse
-	34, // 33: iop.wire.v1.Response.search_part:type_name -> iop.wire.v1.ProfileSearchPartResponse
-	46, // 34: iop.wire.v1.Response.stats:type_name -> iop.wire.v1.ProfileStatsResponse
-	36, // 35: iop.wire.v1.Response.publish_claim:type_name -> iop.wire.v1.PublishClaimResponse
-	38, // 36: iop.wire.v1.Response.resolve:type_name -> iop.wire.v1.ResolveResponse
-	41, // 37: iop.wire.v1.Response.neighborhood_sync:type_name -> iop.wire.v1.NeighborhoodSyncResponse
-	43, // 38: iop.wire.v1.Response.node_status:type_name -> iop.wire.v1.NodeStatusResponse
-	7,  // 39: iop.wire.v1.ListRolesResponse.roles:type_name -> iop.wire.v1.ServerRole
-	19, // 40: iop.wire.v1.UpdateProfileRequest.profile:type_name -> iop.wire.v1.SignedProfile
-	19, // 41: iop.wire.v1.GetProfileResponse.signed_profile:type_name -> iop.wire.v1.SignedProfile
-	19, // 42: iop.wire.v1.ProfileQueryInformation.signed_profile:type_name -> iop.wire.v1.SignedProfile
-	31, // 43: iop.wire.v1.ProfileSearchResponse.profiles:type_name -> iop.wire.v1.ProfileQueryInformation
-	31, // 44: iop.wire.v1.ProfileSearchPartResponse.profiles:type_name -> iop.wire.v1.ProfileQueryInformation
-	19, // 45: iop.wire.v1.SharedProfileItem.profile:type_name -> iop.wire.v1.SignedProfile
-	40, // 46: iop.wire.v1.NeighborhoodSyncResponse.items:type_name -> iop.wire.v1.SharedProfileItem
-	45, // 47: iop.wire.v1.ProfileStatsResponse.stats:type_name -> iop.wire.v1.ProfileStatsItem
-	19, // 48: iop.wire.v1.HostedIdentity.profile:type_name -> iop.wire.v1.SignedProfile
-	19, // 49: iop.wire.v1.SharedProfile.profile:type_name -> iop.wire.v1.SignedProfile
-	50, // [50:50] is the sub-list for method output_type
-	50, // [50:50] is the sub-list for method input_type
-	50, // [50:50] is the sub-list for extension type_name
-	50, // [50:50] is the sub-list for extension extendee
-	0,  // [0:50] is the sub-list for field type_name
+	44, // 19: iop.wire.v1.Request.node_status:type_name -> iop.wire.v1.NodeStatusRequest
+	42, // 20: iop.wire.v1.Request.turn_credentials:type_name -> iop.wire.v1.TurnCredentialsRequest
+	0,  // 21: iop.wire.v1.Response.status:type_name -> iop.wire.v1.Status
+	5,  // 22: iop.wire.v1.Response.ping:type_name -> iop.wire.v1.PingResponse
+	8,  // 23: iop.wire.v1.Response.list_roles:type_name -> iop.wire.v1.ListRolesResponse
+	10, // 24: iop.wire.v1.Response.start_conversation:type_name -> iop.wire.v1.StartConversationResponse
+	13, // 25: iop.wire.v1.Response.register_hosting:type_name -> iop.wire.v1.RegisterHostingResponse
+	15, // 26: iop.wire.v1.Response.check_in:type_name -> iop.wire.v1.CheckInResponse
+	17, // 27: iop.wire.v1.Response.verify_identity:type_name -> iop.wire.v1.VerifyIdentityResponse
+	21, // 28: iop.wire.v1.Response.update_profile:type_name -> iop.wire.v1.UpdateProfileResponse
+	23, // 29: iop.wire.v1.Response.cancel_hosting:type_name -> iop.wire.v1.CancelHostingResponse
+	25, // 30: iop.wire.v1.Response.app_service_add:type_name -> iop.wire.v1.ApplicationServiceAddResponse
+	27, // 31: iop.wire.v1.Response.app_service_remove:type_name -> iop.wire.v1.ApplicationServiceRemoveResponse
+	29, // 32: iop.wire.v1.Response.get_profile:type_name -> iop.wire.v1.GetProfileResponse
+	32, // 33: iop.wire.v1.Response.search:type_name -> iop.wire.v1.ProfileSearchResponse
+	34, // 34: iop.wire.v1.Response.search_part:type_name -> iop.wire.v1.ProfileSearchPartResponse
+	48, // 35: iop.wire.v1.Response.stats:type_name -> iop.wire.v1.ProfileStatsResponse
+	36, // 36: iop.wire.v1.Response.publish_claim:type_name -> iop.wire.v1.PublishClaimResponse
+	38, // 37: iop.wire.v1.Response.resolve:type_name -> iop.wire.v1.ResolveResponse
+	41, // 38: iop.wire.v1.Response.neighborhood_sync:type_name -> iop.wire.v1.NeighborhoodSyncResponse
+	45, // 39: iop.wire.v1.Response.node_status:type_name -> iop.wire.v1.NodeStatusResponse
+	43, // 40: iop.wire.v1.Response.turn_credentials:type_name -> iop.wire.v1.TurnCredentialsResponse
+	7,  // 41: iop.wire.v1.ListRolesResponse.roles:type_name -> iop.wire.v1.ServerRole
+	19, // 42: iop.wire.v1.UpdateProfileRequest.profile:type_name -> iop.wire.v1.SignedProfile
+	19, // 43: iop.wire.v1.GetProfileResponse.signed_profile:type_name -> iop.wire.v1.SignedProfile
+	19, // 44: iop.wire.v1.ProfileQueryInformation.signed_profile:type_name -> iop.wire.v1.SignedProfile
+	31, // 45: iop.wire.v1.ProfileSearchResponse.profiles:type_name -> iop.wire.v1.ProfileQueryInformation
+	31, // 46: iop.wire.v1.ProfileSearchPartResponse.profiles:type_name -> iop.wire.v1.ProfileQueryInformation
+	19, // 47: iop.wire.v1.SharedProfileItem.profile:type_name -> iop.wire.v1.SignedProfile
+	40, // 48: iop.wire.v1.NeighborhoodSyncResponse.items:type_name -> iop.wire.v1.SharedProfileItem
+	47, // 49: iop.wire.v1.ProfileStatsResponse.stats:type_name -> iop.wire.v1.ProfileStatsItem
+	19, // 50: iop.wire.v1.HostedIdentity.profile:type_name -> iop.wire.v1.SignedProfile
+	19, // 51: iop.wire.v1.SharedProfile.profile:type_name -> iop.wire.v1.SignedProfile
+	52, // [52:52] is the sub-list for method output_type
+	52, // [52:52] is the sub-list for method input_type
+	52, // [52:52] is the sub-list for extension type_name
+	52, // [52:52] is the sub-list for extension extendee
+	0,  // [0:52] is the sub-list for field type_name
 }
 
 func init() { file_profile_proto_init() }
@@ -4051,6 +4211,7 @@ func file_profile_proto_init() {
 		(*Request_Resolve)(nil),
 		(*Request_NeighborhoodSync)(nil),
 		(*Request_NodeStatus)(nil),
+		(*Request_TurnCredentials)(nil),
 	}
 	file_profile_proto_msgTypes[2].OneofWrappers = []any{
 		(*Response_Ping)(nil),
@@ -4071,6 +4232,7 @@ func file_profile_proto_init() {
 		(*Response_Resolve)(nil),
 		(*Response_NeighborhoodSync)(nil),
 		(*Response_NodeStatus)(nil),
+		(*Response_TurnCredentials)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -4078,7 +4240,7 @@ func file_profile_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_profile_proto_rawDesc), len(file_profile_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   49,
+			NumMessages:   51,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
