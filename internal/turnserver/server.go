@@ -148,7 +148,8 @@ func New(cfg Config) (*Server, error) {
 			OnAllocationDeleted: s.allocationDeleted,
 		},
 		PacketConnConfigs: []turn.PacketConnConfig{{
-			PacketConn: conn,
+			PacketConn:        conn,
+			PermissionHandler: permitPeer(relayIP),
 			RelayAddressGenerator: &relayGenerator{
 				static: turn.RelayAddressGeneratorStatic{
 					RelayAddress: relayIP,
@@ -362,4 +363,23 @@ func (c *relayConn) Close() error {
 		c.srv.mu.Unlock()
 	})
 	return err
+}
+
+// permitPeer is the relay's peer-address filter: a relay on a public
+// address refuses to send to loopback, private, link-local, multicast and
+// unspecified addresses, so it cannot be used to reach the node's own
+// network; a relay on loopback or a private network (a devnet, a test
+// lab) may reach its own kind.
+func permitPeer(relay net.IP) turn.PermissionHandler {
+	return func(_ net.Addr, peer net.IP) bool {
+		switch {
+		case peer == nil, peer.IsUnspecified(), peer.IsMulticast(), peer.IsLinkLocalUnicast(), peer.IsLinkLocalMulticast():
+			return false
+		case peer.IsLoopback():
+			return relay.IsLoopback()
+		case peer.IsPrivate():
+			return relay.IsPrivate() || relay.IsLoopback()
+		}
+		return true
+	}
 }
