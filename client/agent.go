@@ -92,6 +92,7 @@ type Agent struct {
 	state   AgentState
 	lastErr error
 	online  chan struct{} // closed while online; replaced when going offline
+	ended   chan struct{} // closed when hosting was cancelled: Run returns
 }
 
 // NewAgent loads the agent's state from its home directory.
@@ -111,7 +112,7 @@ func NewAgent(cfg AgentConfig) (*Agent, error) {
 	if cfg.MaxBackoff == 0 {
 		cfg.MaxBackoff = 30 * time.Second
 	}
-	a := &Agent{cfg: cfg, id: cfg.Key.ID(), log: cfg.Logger, state: StateConnecting, online: make(chan struct{})}
+	a := &Agent{cfg: cfg, id: cfg.Key.ID(), log: cfg.Logger, state: StateConnecting, online: make(chan struct{}), ended: make(chan struct{})}
 	a.path = filepath.Join(cfg.Home, "agent", a.id.String()+".json")
 	if err := a.load(); err != nil {
 		return nil, err
@@ -246,6 +247,12 @@ func (a *Agent) Run(ctx context.Context) error {
 		err := a.session(ctx)
 		if ctx.Err() != nil {
 			return nil
+		}
+		select {
+		case <-a.ended:
+			a.log.Info("hosting cancelled; the agent stops")
+			return nil
+		default:
 		}
 		a.setState(StateConnecting, nil, err)
 		a.log.Warn("profile server connection lost; reconnecting", "server", a.cfg.Server.ID, "err", err, "in", backoff)
@@ -534,6 +541,33 @@ func (a *Agent) SetProfile(ctx context.Context, ch ProfileChange) (*graph.Signed
 		return sp, fmt.Errorf("profile published but not saved locally: %w", err)
 	}
 	return sp, nil
+}
+
+// CancelHosting ends the identity's hosting agreement, leaving a redirect
+// to newServer when it is not nil, and publishes the move. The agent then
+// stops; to move, run an agent again with the new server.
+func (a *Agent) CancelHosting(ctx context.Context, newServer *identity.ID) error {
+	a.opMu.Lock()
+	defer a.opMu.Unlock()
+	c, st, err := a.connFor(ctx)
+	if err != nil {
+		return err
+	}
+	if st != StateOnline {
+		return fmt.Errorf("%w: not hosted or not checked in", ErrOffline)
+	}
+	if err := c.CancelHosting(ctx, newServer); err != nil {
+		return err
+	}
+	a.mu.Lock()
+	a.st.Agreement, a.st.Profile, a.st.Signature, a.st.Image, a.st.Thumbnail = nil, nil, nil, nil, nil
+	a.st.Server, a.st.Addrs = "", nil
+	a.profile = nil
+	err = a.saveLocked()
+	a.mu.Unlock()
+	close(a.ended) // Run returns instead of registering again
+	c.Close()
+	return err
 }
 
 // AddServices enables application services, now and after every check-in.

@@ -12,6 +12,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/iop-go/iop/identity"
 )
 
 // SocketPath is where an agent for home serves its local API.
@@ -71,6 +73,26 @@ func (a *Agent) ServeLocal(ctx context.Context) error {
 			return
 		}
 		if err := a.RemoveService(r.Context(), req.Name); err != nil {
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, a.Status())
+	})
+	mux.HandleFunc("POST /v1/cancel", func(w http.ResponseWriter, r *http.Request) {
+		var req struct{ Redirect string }
+		if !readJSON(w, r, &req) {
+			return
+		}
+		var target *identity.ID
+		if req.Redirect != "" {
+			id, err := identity.ParseID(req.Redirect)
+			if err != nil {
+				writeError(w, fmt.Errorf("redirect: %w", err))
+				return
+			}
+			target = &id
+		}
+		if err := a.CancelHosting(r.Context(), target); err != nil {
 			writeError(w, err)
 			return
 		}
@@ -193,6 +215,13 @@ func (c *LocalClient) SetProfile(ctx context.Context, ch ProfileChange) (*Profil
 func (c *LocalClient) AddServices(ctx context.Context, names ...string) (*AgentStatus, error) {
 	var s AgentStatus
 	return &s, c.do(ctx, http.MethodPost, "/v1/services/add", struct{ Names []string }{names}, &s)
+}
+
+// CancelHosting ends the hosting agreement (redirect: the new server's
+// network ID, or "") and stops the agent.
+func (c *LocalClient) CancelHosting(ctx context.Context, redirect string) (*AgentStatus, error) {
+	var s AgentStatus
+	return &s, c.do(ctx, http.MethodPost, "/v1/cancel", struct{ Redirect string }{redirect}, &s)
 }
 
 // RemoveService disables an application service.

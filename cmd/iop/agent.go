@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -43,9 +44,14 @@ unix socket in the home directory.`,
 				return err
 			}
 			fmt.Fprintf(g.stderr, "agent for %s; local API at %s\n", a.ID(), client.SocketPath(g.home))
-			eg, ctx := errgroup.WithContext(cmd.Context())
+			ctx, cancel := context.WithCancel(cmd.Context())
+			defer cancel()
+			eg, ctx := errgroup.WithContext(ctx)
 			eg.Go(func() error { return a.ServeLocal(ctx) })
-			eg.Go(func() error { return a.Run(ctx) })
+			eg.Go(func() error {
+				defer cancel() // the agent stopped (hosting cancelled): so does its local API
+				return a.Run(ctx)
+			})
 			return eg.Wait()
 		},
 	}
@@ -72,6 +78,20 @@ unix socket in the home directory.`,
 			})
 		},
 	}
-	cmd.AddCommand(status)
+	var redirect string
+	cancelCmd := &cobra.Command{
+		Use:   "cancel",
+		Short: "End the identity's hosting (optionally --redirect to its new server's ID) and stop the agent",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := client.NewLocalClient(g.home).CancelHosting(cmd.Context(), redirect)
+			if err != nil {
+				return err
+			}
+			return g.print(s, func(w io.Writer) { fmt.Fprintf(w, "hosting of %s cancelled\n", s.ID) })
+		},
+	}
+	cancelCmd.Flags().StringVar(&redirect, "redirect", "", "network ID of the identity's new server")
+	cmd.AddCommand(status, cancelCmd)
 	return cmd
 }
