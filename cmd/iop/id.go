@@ -88,11 +88,7 @@ func idCmd(g *globals) *cobra.Command {
 		Short: "Show an identity (default: the default identity)",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ks, err := g.keystore()
-			if err != nil {
-				return err
-			}
-			e, err := ks.Resolve(firstArg(args))
+			ks, e, err := g.resolve(firstArg(args))
 			if err != nil {
 				return err
 			}
@@ -109,11 +105,7 @@ func idCmd(g *globals) *cobra.Command {
 		Short: "Write an identity's encrypted key file (to --out or stdout)",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ks, err := g.keystore()
-			if err != nil {
-				return err
-			}
-			e, err := ks.Resolve(firstArg(args))
+			ks, e, err := g.resolve(firstArg(args))
 			if err != nil {
 				return err
 			}
@@ -158,11 +150,7 @@ func idCmd(g *globals) *cobra.Command {
 		Short: "Make an identity the default of the home directory",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ks, err := g.keystore()
-			if err != nil {
-				return err
-			}
-			e, err := ks.Resolve(args[0])
+			ks, e, err := g.resolve(args[0])
 			if err != nil {
 				return err
 			}

@@ -126,14 +126,21 @@ func (g *globals) keystore() (*identity.Keystore, error) {
 	return identity.OpenKeystore(g.home)
 }
 
+// resolve opens the keystore and finds an identity by name, ID prefix or
+// "" for the default.
+func (g *globals) resolve(which string) (*identity.Keystore, identity.Entry, error) {
+	ks, err := g.keystore()
+	if err != nil {
+		return nil, identity.Entry{}, err
+	}
+	e, err := ks.Resolve(which)
+	return ks, e, err
+}
+
 // loadKey resolves an identity (name, ID prefix or "" for the default) and
 // decrypts its key.
 func (g *globals) loadKey(which string) (*identity.Key, error) {
-	ks, err := g.keystore()
-	if err != nil {
-		return nil, err
-	}
-	e, err := ks.Resolve(which)
+	ks, e, err := g.resolve(which)
 	if errors.Is(err, identity.ErrNotFound) && which == "" {
 		return nil, fmt.Errorf("no identity in %s: create one with `iop id new --home %s`", g.home, g.home)
 	}
