@@ -41,10 +41,11 @@ type Conn struct {
 
 	wmu sync.Mutex // serializes writes
 
-	mu      sync.Mutex // guards the fields below
-	nextID  uint32
-	pending map[uint32]chan *wirepb.Response
-	err     error
+	mu        sync.Mutex // guards the fields below
+	nextID    uint32
+	pending   map[uint32]func(*wirepb.Response)
+	err       error
+	onRequest func(id uint32, req *wirepb.Request) *wirepb.Response // serves server requests
 
 	// Set by StartConversation; used by the calls that need them.
 	key       *identity.Key
@@ -66,7 +67,7 @@ func Dial(ctx context.Context, h host.Host, addr peer.AddrInfo) (*Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to profile server %s: %w", addr.ID, err)
 	}
-	c := &Conn{stream: st, server: addr.ID, serverKey: key, pending: make(map[uint32]chan *wirepb.Response), done: make(chan struct{})}
+	c := &Conn{stream: st, server: addr.ID, serverKey: key, pending: make(map[uint32]func(*wirepb.Response)), done: make(chan struct{})}
 	go c.readLoop()
 	return c, nil
 }
@@ -111,42 +112,75 @@ func (c *Conn) readLoop() {
 			c.fail(fmt.Errorf("%w: %v", ErrClosed, err))
 			return
 		}
+		if req := m.GetRequest(); req != nil {
+			c.mu.Lock()
+			h := c.onRequest
+			c.mu.Unlock()
+			var resp *wirepb.Response
+			if h == nil {
+				resp = &wirepb.Response{Status: wirepb.Status_UNSUPPORTED, Details: "this client serves no requests on this stream"}
+			} else {
+				resp = h(m.Id, req)
+			}
+			if resp != nil {
+				if err := c.respond(m.Id, resp); err != nil {
+					c.fail(fmt.Errorf("%w: %v", ErrClosed, err))
+					return
+				}
+			}
+			continue
+		}
 		resp := m.GetResponse()
 		if resp == nil {
-			// Server-initiated requests are not used on this protocol yet.
-			c.fail(fmt.Errorf("%w: unexpected request from server", ErrClosed))
+			c.fail(fmt.Errorf("%w: message from server is neither a request nor a response", ErrClosed))
 			return
 		}
 		c.mu.Lock()
-		ch := c.pending[m.Id]
+		done := c.pending[m.Id]
 		delete(c.pending, m.Id)
 		c.mu.Unlock()
-		if ch == nil {
+		if done == nil {
 			// The server answers a frame it could not attribute with id 0
 			// (a violation or a refusal) and then closes.
 			c.fail(fmt.Errorf("%w: %v", ErrClosed, &wire.StatusError{Status: resp.Status, Details: resp.Details}))
 			return
 		}
-		ch <- resp
+		done(resp)
 	}
 }
 
-// Call sends a request and waits for its response. A non-OK status is
-// returned as a *StatusError together with the response.
-func (c *Conn) Call(ctx context.Context, req *wirepb.Request) (*wirepb.Response, error) {
-	ch := make(chan *wirepb.Response, 1)
+// serveRequests makes h answer the requests the server sends on this
+// stream (incoming calls, relayed messages). h runs on the read loop and
+// must not block; it returns nil to answer later with respond.
+func (c *Conn) serveRequests(h func(id uint32, req *wirepb.Request) *wirepb.Response) {
+	c.mu.Lock()
+	c.onRequest = h
+	c.mu.Unlock()
+}
+
+// respond answers the server's request id.
+func (c *Conn) respond(id uint32, resp *wirepb.Response) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.stream.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	return wire.WriteMessage(c.stream, &wirepb.Message{Id: id, Kind: &wirepb.Message_Response{Response: resp}})
+}
+
+// send writes a request whose answer goes to done (on the read loop; done
+// must not block). done is not called if the connection ends first.
+func (c *Conn) send(ctx context.Context, req *wirepb.Request, done func(*wirepb.Response)) error {
 	c.mu.Lock()
 	if c.err != nil {
 		err := c.err
 		c.mu.Unlock()
-		return nil, err
+		return err
 	}
 	c.nextID++
 	if c.nextID == 0 {
 		c.nextID = 1
 	}
 	id := c.nextID
-	c.pending[id] = ch
+	c.pending[id] = done
 	c.mu.Unlock()
 
 	c.wmu.Lock()
@@ -159,7 +193,19 @@ func (c *Conn) Call(ctx context.Context, req *wirepb.Request) (*wirepb.Response,
 	c.wmu.Unlock()
 	if err != nil {
 		c.fail(fmt.Errorf("%w: %v", ErrClosed, err))
-		return nil, c.Err()
+		return c.Err()
+	}
+	return nil
+}
+
+// Call sends a request and waits for its response. A non-OK status is
+// returned as a *StatusError together with the response.
+func (c *Conn) Call(ctx context.Context, req *wirepb.Request) (*wirepb.Response, error) {
+	// The buffered channel absorbs a late answer after ctx ended, which
+	// then does not count as unsolicited.
+	ch := make(chan *wirepb.Response, 1)
+	if err := c.send(ctx, req, func(r *wirepb.Response) { ch <- r }); err != nil {
+		return nil, err
 	}
 	select {
 	case resp := <-ch:
@@ -170,8 +216,6 @@ func (c *Conn) Call(ctx context.Context, req *wirepb.Request) (*wirepb.Response,
 	case <-c.done:
 		return nil, c.Err()
 	case <-ctx.Done():
-		// The pending entry stays: its buffered channel absorbs the late
-		// answer, which then does not count as unsolicited.
 		return nil, ctx.Err()
 	}
 }

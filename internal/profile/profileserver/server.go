@@ -78,6 +78,11 @@ type Config struct {
 	UpdateBurst         int           // default 50
 	RedirectKeep        time.Duration // default 30 days: how long a cancelled identity's redirect is kept
 	CutOffPause         time.Duration // default 1 h: how long a neighbour that sent invalid data is not followed
+	CallAnswerTimeout   time.Duration // default 10 s: how long a callee has to answer a call
+	CallJoinTimeout     time.Duration // default 30 s: how long each side has to join an accepted call
+	MaxUnacked          int           // default 20 unacknowledged relayed messages per side
+	MaxCallsPerIdentity int           // default 16 calls being set up to one callee at a time
+	RelayRate           rate.Limit    // default 8 MiB/s: bytes one side of a call may relay per second
 
 	Now func() time.Time // default time.Now
 }
@@ -127,6 +132,21 @@ func (c *Config) setDefaults() {
 	}
 	if c.CutOffPause == 0 {
 		c.CutOffPause = time.Hour
+	}
+	if c.CallAnswerTimeout == 0 {
+		c.CallAnswerTimeout = 10 * time.Second
+	}
+	if c.CallJoinTimeout == 0 {
+		c.CallJoinTimeout = 30 * time.Second
+	}
+	if c.MaxUnacked == 0 {
+		c.MaxUnacked = MaxUnacked
+	}
+	if c.MaxCallsPerIdentity == 0 {
+		c.MaxCallsPerIdentity = 16
+	}
+	if c.RelayRate == 0 {
+		c.RelayRate = 8 << 20
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -188,6 +208,10 @@ type Server struct {
 	peerLimits  map[peer.ID]*rate.Limiter
 	closed      bool
 
+	callMu       sync.Mutex // guards calls, pendingCalls and every call's fields
+	calls        map[token]*callSide
+	pendingCalls map[identity.ID]int // calls waiting for the callee's answer
+
 	wg sync.WaitGroup // one per session goroutine
 }
 
@@ -219,6 +243,9 @@ func New(cfg Config) (*Server, error) {
 		sessions:   make(map[*session]struct{}),
 		peerCount:  make(map[peer.ID]int),
 		peerLimits: make(map[peer.ID]*rate.Limiter),
+
+		calls:        make(map[token]*callSide),
+		pendingCalls: make(map[identity.ID]int),
 	}
 	start := time.Now()
 	var entries []search.Profile
@@ -363,6 +390,11 @@ func (s *Server) Close() {
 		f.cancel()
 	}
 	s.mu.Unlock()
+	s.callMu.Lock()
+	for _, cs := range s.calls {
+		cs.c.timer.Stop()
+	}
+	s.callMu.Unlock()
 	s.wg.Wait()
 }
 
@@ -376,6 +408,7 @@ type Stats struct {
 	Neighbors int `json:"neighbors"` // neighbours followed
 	Followers int `json:"followers"` // servers following this one
 	Snapshots int `json:"snapshots"` // snapshots started for followers since the start
+	Calls     int `json:"calls"`     // application-service calls being set up or relayed
 }
 
 // Stats returns a snapshot of the server's counters.
@@ -384,6 +417,9 @@ func (s *Server) Stats() Stats {
 	defer s.mu.Unlock()
 	st := Stats{Hosted: s.nactive, Sessions: len(s.sessions), Indexed: s.index.Len(),
 		Neighbors: len(s.following), Followers: len(s.followers), Snapshots: s.snapshots}
+	s.callMu.Lock()
+	st.Calls = len(s.calls) / 2
+	s.callMu.Unlock()
 	for _, ni := range s.neighbors {
 		st.Shared += ni.count
 	}

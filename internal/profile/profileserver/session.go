@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io"
 	"os"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -58,6 +60,18 @@ type session struct {
 	cache     *searchCache
 
 	services []string // guarded by s.mu; set while checked in
+
+	curID uint32    // id of the request being handled (loop goroutine)
+	relay *callSide // the call side this stream joined (set by the loop goroutine, read under s.callMu)
+
+	wmu sync.Mutex // serializes writes: calls write from other sessions' goroutines
+
+	pmu     sync.Mutex // guards the fields below
+	nextOut uint32     // id of the server's last request on this stream
+	waiting map[uint32]func(*wirepb.Response)
+	ended   bool
+
+	closing atomic.Bool // set by kick: end the stream after the current answer
 }
 
 // serveStream runs a session on st until the peer leaves, misbehaves or
@@ -85,6 +99,10 @@ func (s *Server) serveStream(st network.Stream, r role) {
 
 	defer s.wg.Done()
 	s.endSession(ss, ss.loop())
+	ss.endRequests()
+	if ss.relay != nil {
+		s.endCall(ss.relay.c, ss.relay, "the other side left the call")
+	}
 }
 
 // endSession forgets a finished session, closing its stream (orderly) or
@@ -127,10 +145,17 @@ func (ss *session) idleTimeout() time.Duration {
 func (ss *session) loop() (orderly bool) {
 	log := ss.s.log.With("peer", ss.peer, "role", ss.role)
 	for {
+		// The deadline is set before closing is read, and kick sets closing
+		// before it moves the deadline: a kick is never missed.
 		ss.stream.SetReadDeadline(time.Now().Add(ss.idleTimeout()))
+		if ss.closing.Load() {
+			return true
+		}
 		body, err := wire.ReadFrame(ss.stream)
 		if err != nil {
 			switch {
+			case ss.closing.Load():
+				return true
 			case errors.Is(err, io.EOF):
 				return true
 			case errors.Is(err, wire.ErrFrameTooLarge):
@@ -146,18 +171,30 @@ func (ss *session) loop() (orderly bool) {
 		if err != nil {
 			return ss.writeViolation(0, err.Error())
 		}
+		if r := msg.GetResponse(); r != nil {
+			if !ss.answered(msg.Id, r) {
+				return ss.writeViolation(msg.Id, "unsolicited response")
+			}
+			continue
+		}
 		req := msg.GetRequest()
 		if req == nil {
-			// This server sends no requests on this protocol yet, so
-			// every response is unsolicited.
-			return ss.writeViolation(msg.Id, "unsolicited response")
+			return ss.writeViolation(msg.Id, "message is neither a request nor a response")
 		}
+		ss.curID = msg.Id
 		var resp *wirepb.Response
-		if !ss.limiter.Allow() {
+		if ss.relay != nil {
+			// A joined call's traffic is bounded by its window and its
+			// bandwidth cap, not by the request rate.
+			resp = ss.handle(req)
+		} else if !ss.limiter.Allow() {
 			resp = errorResponse(wire.Errorf(wirepb.Status_BUSY,
 				"rate limit of %v requests/s per peer reached, retry later", ss.s.cfg.PeerRate))
 		} else {
 			resp = ss.handle(req)
+		}
+		if resp == nil {
+			continue // answered later (calls)
 		}
 		if err := ss.write(msg.Id, resp); err != nil {
 			log.Debug("stream write", "err", err)
@@ -179,8 +216,78 @@ func errorResponse(err error) *wirepb.Response {
 
 func (ss *session) write(id uint32, resp *wirepb.Response) error {
 	resp.Timestamp = wire.Now(ss.s.cfg.Now())
+	return ss.writeMessage(&wirepb.Message{Id: id, Kind: &wirepb.Message_Response{Response: resp}})
+}
+
+func (ss *session) writeMessage(m *wirepb.Message) error {
+	ss.wmu.Lock()
+	defer ss.wmu.Unlock()
 	ss.stream.SetWriteDeadline(time.Now().Add(ss.s.cfg.WriteTimeout))
-	return wire.WriteMessage(ss.stream, &wirepb.Message{Id: id, Kind: &wirepb.Message_Response{Response: resp}})
+	return wire.WriteMessage(ss.stream, m)
+}
+
+// request sends a server request on the stream; done, when not nil, gets
+// the client's answer, or nil if the stream ends first.
+func (ss *session) request(req *wirepb.Request, done func(*wirepb.Response)) error {
+	ss.pmu.Lock()
+	if ss.ended {
+		ss.pmu.Unlock()
+		return io.ErrClosedPipe
+	}
+	ss.nextOut++
+	if ss.nextOut == 0 {
+		ss.nextOut = 1
+	}
+	id := ss.nextOut
+	if ss.waiting == nil {
+		ss.waiting = make(map[uint32]func(*wirepb.Response))
+	}
+	if done == nil {
+		done = func(*wirepb.Response) {}
+	}
+	ss.waiting[id] = done
+	ss.pmu.Unlock()
+	if err := ss.writeMessage(&wirepb.Message{Id: id, Kind: &wirepb.Message_Request{Request: req}}); err != nil {
+		ss.pmu.Lock()
+		delete(ss.waiting, id)
+		ss.pmu.Unlock()
+		ss.kick()
+		return err
+	}
+	return nil
+}
+
+// answered delivers the client's answer to the server request id; it
+// reports false for an answer nobody waits for.
+func (ss *session) answered(id uint32, resp *wirepb.Response) bool {
+	ss.pmu.Lock()
+	done := ss.waiting[id]
+	delete(ss.waiting, id)
+	ss.pmu.Unlock()
+	if done == nil {
+		return false
+	}
+	done(resp)
+	return true
+}
+
+// endRequests tells every waiter of an unanswered server request that the
+// stream has ended.
+func (ss *session) endRequests() {
+	ss.pmu.Lock()
+	ss.ended = true
+	w := ss.waiting
+	ss.waiting = nil
+	ss.pmu.Unlock()
+	for _, done := range w {
+		done(nil)
+	}
+}
+
+// kick ends the stream after the answer being written, from any goroutine.
+func (ss *session) kick() {
+	ss.closing.Store(true)
+	ss.stream.SetReadDeadline(time.Now())
 }
 
 // writeViolation answers a protocol violation; it reports whether the
@@ -230,6 +337,9 @@ var (
 	hSync          = handler{roleNeighbor, needVerified, (*session).neighborhoodSync}
 	hNodeStatus    = handler{roleClient | roleNeighbor, needAny, (*session).nodeStatus}
 	hTurn          = handler{roleClient, needVerified, (*session).turnCredentials}
+	hCallService   = handler{roleClient, needVerified, (*session).callService}
+	hRelaySend     = handler{roleClient, needAny, (*session).relaySend}
+	hCloseCall     = handler{roleClient, needAny, (*session).closeCall}
 )
 
 func handlerFor(req *wirepb.Request) (handler, bool) {
@@ -272,8 +382,24 @@ func handlerFor(req *wirepb.Request) (handler, bool) {
 		return hNodeStatus, true
 	case *wirepb.Request_TurnCredentials:
 		return hTurn, true
+	case *wirepb.Request_CallService:
+		return hCallService, true
+	case *wirepb.Request_RelaySend:
+		return hRelaySend, true
+	case *wirepb.Request_CloseCall:
+		return hCloseCall, true
 	}
 	return handler{}, false
+}
+
+// onRelayStream reports whether req may be sent on a stream that joined a
+// call.
+func onRelayStream(req *wirepb.Request) bool {
+	switch req.Body.(type) {
+	case *wirepb.Request_RelaySend, *wirepb.Request_CloseCall, *wirepb.Request_Ping:
+		return true
+	}
+	return false
 }
 
 // handle checks role and conversation state, then runs the operation.
@@ -281,6 +407,9 @@ func (ss *session) handle(req *wirepb.Request) *wirepb.Response {
 	h, ok := handlerFor(req)
 	if !ok {
 		return errorResponse(wire.Errorf(wirepb.Status_UNSUPPORTED, "unknown request"))
+	}
+	if ss.relay != nil && !onRelayStream(req) {
+		return errorResponse(wire.Errorf(wirepb.Status_BAD_CONVERSATION_STATUS, "this stream carries a call: open another stream for other requests"))
 	}
 	if h.roles&ss.role == 0 {
 		return errorResponse(wire.Errorf(wirepb.Status_BAD_ROLE, "request not served on the %s role (%s)", ss.role, protocolOf(ss.role)))

@@ -237,9 +237,14 @@ type Request struct {
 	//	*Request_Stats
 	//	*Request_PublishClaim
 	//	*Request_Resolve
+	//	*Request_CallService
+	//	*Request_IncomingCall
+	//	*Request_RelaySend
+	//	*Request_RelayDeliver
 	//	*Request_NeighborhoodSync
 	//	*Request_NodeStatus
 	//	*Request_TurnCredentials
+	//	*Request_CloseCall
 	Body          isRequest_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -433,6 +438,42 @@ func (x *Request) GetResolve() *ResolveRequest {
 	return nil
 }
 
+func (x *Request) GetCallService() *CallServiceRequest {
+	if x != nil {
+		if x, ok := x.Body.(*Request_CallService); ok {
+			return x.CallService
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetIncomingCall() *IncomingCallRequest {
+	if x != nil {
+		if x, ok := x.Body.(*Request_IncomingCall); ok {
+			return x.IncomingCall
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetRelaySend() *RelaySendRequest {
+	if x != nil {
+		if x, ok := x.Body.(*Request_RelaySend); ok {
+			return x.RelaySend
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetRelayDeliver() *RelayDeliverRequest {
+	if x != nil {
+		if x, ok := x.Body.(*Request_RelayDeliver); ok {
+			return x.RelayDeliver
+		}
+	}
+	return nil
+}
+
 func (x *Request) GetNeighborhoodSync() *NeighborhoodSyncRequest {
 	if x != nil {
 		if x, ok := x.Body.(*Request_NeighborhoodSync); ok {
@@ -455,6 +496,15 @@ func (x *Request) GetTurnCredentials() *TurnCredentialsRequest {
 	if x != nil {
 		if x, ok := x.Body.(*Request_TurnCredentials); ok {
 			return x.TurnCredentials
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetCloseCall() *CloseCallRequest {
+	if x != nil {
+		if x, ok := x.Body.(*Request_CloseCall); ok {
+			return x.CloseCall
 		}
 	}
 	return nil
@@ -528,6 +578,22 @@ type Request_Resolve struct {
 	Resolve *ResolveRequest `protobuf:"bytes,25,opt,name=resolve,proto3,oneof"`
 }
 
+type Request_CallService struct {
+	CallService *CallServiceRequest `protobuf:"bytes,26,opt,name=call_service,json=callService,proto3,oneof"`
+}
+
+type Request_IncomingCall struct {
+	IncomingCall *IncomingCallRequest `protobuf:"bytes,27,opt,name=incoming_call,json=incomingCall,proto3,oneof"`
+}
+
+type Request_RelaySend struct {
+	RelaySend *RelaySendRequest `protobuf:"bytes,28,opt,name=relay_send,json=relaySend,proto3,oneof"`
+}
+
+type Request_RelayDeliver struct {
+	RelayDeliver *RelayDeliverRequest `protobuf:"bytes,29,opt,name=relay_deliver,json=relayDeliver,proto3,oneof"`
+}
+
 type Request_NeighborhoodSync struct {
 	NeighborhoodSync *NeighborhoodSyncRequest `protobuf:"bytes,30,opt,name=neighborhood_sync,json=neighborhoodSync,proto3,oneof"`
 }
@@ -538,6 +604,10 @@ type Request_NodeStatus struct {
 
 type Request_TurnCredentials struct {
 	TurnCredentials *TurnCredentialsRequest `protobuf:"bytes,32,opt,name=turn_credentials,json=turnCredentials,proto3,oneof"`
+}
+
+type Request_CloseCall struct {
+	CloseCall *CloseCallRequest `protobuf:"bytes,33,opt,name=close_call,json=closeCall,proto3,oneof"`
 }
 
 func (*Request_Ping) isRequest_Body() {}
@@ -572,11 +642,21 @@ func (*Request_PublishClaim) isRequest_Body() {}
 
 func (*Request_Resolve) isRequest_Body() {}
 
+func (*Request_CallService) isRequest_Body() {}
+
+func (*Request_IncomingCall) isRequest_Body() {}
+
+func (*Request_RelaySend) isRequest_Body() {}
+
+func (*Request_RelayDeliver) isRequest_Body() {}
+
 func (*Request_NeighborhoodSync) isRequest_Body() {}
 
 func (*Request_NodeStatus) isRequest_Body() {}
 
 func (*Request_TurnCredentials) isRequest_Body() {}
+
+func (*Request_CloseCall) isRequest_Body() {}
 
 type Response struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
@@ -607,9 +687,14 @@ type Response struct {
 	//	*Response_Stats
 	//	*Response_PublishClaim
 	//	*Response_Resolve
+	//	*Response_CallService
+	//	*Response_IncomingCall
+	//	*Response_RelaySend
+	//	*Response_RelayDeliver
 	//	*Response_NeighborhoodSync
 	//	*Response_NodeStatus
 	//	*Response_TurnCredentials
+	//	*Response_CloseCall
 	Body          isResponse_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -824,6 +909,42 @@ func (x *Response) GetResolve() *ResolveResponse {
 	return nil
 }
 
+func (x *Response) GetCallService() *CallServiceResponse {
+	if x != nil {
+		if x, ok := x.Body.(*Response_CallService); ok {
+			return x.CallService
+		}
+	}
+	return nil
+}
+
+func (x *Response) GetIncomingCall() *IncomingCallResponse {
+	if x != nil {
+		if x, ok := x.Body.(*Response_IncomingCall); ok {
+			return x.IncomingCall
+		}
+	}
+	return nil
+}
+
+func (x *Response) GetRelaySend() *RelaySendResponse {
+	if x != nil {
+		if x, ok := x.Body.(*Response_RelaySend); ok {
+			return x.RelaySend
+		}
+	}
+	return nil
+}
+
+func (x *Response) GetRelayDeliver() *RelayDeliverResponse {
+	if x != nil {
+		if x, ok := x.Body.(*Response_RelayDeliver); ok {
+			return x.RelayDeliver
+		}
+	}
+	return nil
+}
+
 func (x *Response) GetNeighborhoodSync() *NeighborhoodSyncResponse {
 	if x != nil {
 		if x, ok := x.Body.(*Response_NeighborhoodSync); ok {
@@ -846,6 +967,15 @@ func (x *Response) GetTurnCredentials() *TurnCredentialsResponse {
 	if x != nil {
 		if x, ok := x.Body.(*Response_TurnCredentials); ok {
 			return x.TurnCredentials
+		}
+	}
+	return nil
+}
+
+func (x *Response) GetCloseCall() *CloseCallResponse {
+	if x != nil {
+		if x, ok := x.Body.(*Response_CloseCall); ok {
+			return x.CloseCall
 		}
 	}
 	return nil
@@ -919,6 +1049,22 @@ type Response_Resolve struct {
 	Resolve *ResolveResponse `protobuf:"bytes,25,opt,name=resolve,proto3,oneof"`
 }
 
+type Response_CallService struct {
+	CallService *CallServiceResponse `protobuf:"bytes,26,opt,name=call_service,json=callService,proto3,oneof"`
+}
+
+type Response_IncomingCall struct {
+	IncomingCall *IncomingCallResponse `protobuf:"bytes,27,opt,name=incoming_call,json=incomingCall,proto3,oneof"`
+}
+
+type Response_RelaySend struct {
+	RelaySend *RelaySendResponse `protobuf:"bytes,28,opt,name=relay_send,json=relaySend,proto3,oneof"`
+}
+
+type Response_RelayDeliver struct {
+	RelayDeliver *RelayDeliverResponse `protobuf:"bytes,29,opt,name=relay_deliver,json=relayDeliver,proto3,oneof"`
+}
+
 type Response_NeighborhoodSync struct {
 	NeighborhoodSync *NeighborhoodSyncResponse `protobuf:"bytes,30,opt,name=neighborhood_sync,json=neighborhoodSync,proto3,oneof"`
 }
@@ -929,6 +1075,10 @@ type Response_NodeStatus struct {
 
 type Response_TurnCredentials struct {
 	TurnCredentials *TurnCredentialsResponse `protobuf:"bytes,32,opt,name=turn_credentials,json=turnCredentials,proto3,oneof"`
+}
+
+type Response_CloseCall struct {
+	CloseCall *CloseCallResponse `protobuf:"bytes,33,opt,name=close_call,json=closeCall,proto3,oneof"`
 }
 
 func (*Response_Ping) isResponse_Body() {}
@@ -963,11 +1113,21 @@ func (*Response_PublishClaim) isResponse_Body() {}
 
 func (*Response_Resolve) isResponse_Body() {}
 
+func (*Response_CallService) isResponse_Body() {}
+
+func (*Response_IncomingCall) isResponse_Body() {}
+
+func (*Response_RelaySend) isResponse_Body() {}
+
+func (*Response_RelayDeliver) isResponse_Body() {}
+
 func (*Response_NeighborhoodSync) isResponse_Body() {}
 
 func (*Response_NodeStatus) isResponse_Body() {}
 
 func (*Response_TurnCredentials) isResponse_Body() {}
+
+func (*Response_CloseCall) isResponse_Body() {}
 
 type PingRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -3371,6 +3531,479 @@ func (x *NodeStatusResponse) GetJson() []byte {
 	return nil
 }
 
+// Application-service calls (2017 CallIdentityApplicationService and the
+// relay). A verified caller asks for a call to a checked-in identity that
+// enabled the service; the server sends the callee an IncomingCallRequest on
+// its check-in stream, and the callee accepts (OK) or rejects (REJECTED)
+// within 10 s. Each side then opens a new stream and joins the call with a
+// RelaySendRequest carrying its token (the init message, not delivered);
+// the server answers both inits once both joined, each within 30 s. After
+// that every RelaySendRequest is delivered to the other side as a
+// RelayDeliverRequest; the receiver's answer is the acknowledgement, which
+// the server returns as the answer to the sender's RelaySendRequest. At most
+// 20 messages per side may be unacknowledged. Either side or the server ends
+// the call with CloseCallRequest.
+type CallServiceRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	IdentityId    []byte                 `protobuf:"bytes,1,opt,name=identity_id,json=identityId,proto3" json:"identity_id,omitempty"` // the callee's network ID (32 bytes)
+	ServiceName   string                 `protobuf:"bytes,2,opt,name=service_name,json=serviceName,proto3" json:"service_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CallServiceRequest) Reset() {
+	*x = CallServiceRequest{}
+	mi := &file_profile_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CallServiceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CallServiceRequest) ProtoMessage() {}
+
+func (x *CallServiceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_profile_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CallServiceRequest.ProtoReflect.Descriptor instead.
+func (*CallServiceRequest) Descriptor() ([]byte, []int) {
+	return file_profile_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *CallServiceRequest) GetIdentityId() []byte {
+	if x != nil {
+		return x.IdentityId
+	}
+	return nil
+}
+
+func (x *CallServiceRequest) GetServiceName() string {
+	if x != nil {
+		return x.ServiceName
+	}
+	return ""
+}
+
+type CallServiceResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CallerToken   []byte                 `protobuf:"bytes,1,opt,name=caller_token,json=callerToken,proto3" json:"caller_token,omitempty"` // 16 bytes
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CallServiceResponse) Reset() {
+	*x = CallServiceResponse{}
+	mi := &file_profile_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CallServiceResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CallServiceResponse) ProtoMessage() {}
+
+func (x *CallServiceResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_profile_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CallServiceResponse.ProtoReflect.Descriptor instead.
+func (*CallServiceResponse) Descriptor() ([]byte, []int) {
+	return file_profile_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *CallServiceResponse) GetCallerToken() []byte {
+	if x != nil {
+		return x.CallerToken
+	}
+	return nil
+}
+
+// IncomingCallRequest is sent by the server to the callee.
+type IncomingCallRequest struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	CallerPublicKey []byte                 `protobuf:"bytes,1,opt,name=caller_public_key,json=callerPublicKey,proto3" json:"caller_public_key,omitempty"`
+	ServiceName     string                 `protobuf:"bytes,2,opt,name=service_name,json=serviceName,proto3" json:"service_name,omitempty"`
+	CalleeToken     []byte                 `protobuf:"bytes,3,opt,name=callee_token,json=calleeToken,proto3" json:"callee_token,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *IncomingCallRequest) Reset() {
+	*x = IncomingCallRequest{}
+	mi := &file_profile_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IncomingCallRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IncomingCallRequest) ProtoMessage() {}
+
+func (x *IncomingCallRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_profile_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IncomingCallRequest.ProtoReflect.Descriptor instead.
+func (*IncomingCallRequest) Descriptor() ([]byte, []int) {
+	return file_profile_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *IncomingCallRequest) GetCallerPublicKey() []byte {
+	if x != nil {
+		return x.CallerPublicKey
+	}
+	return nil
+}
+
+func (x *IncomingCallRequest) GetServiceName() string {
+	if x != nil {
+		return x.ServiceName
+	}
+	return ""
+}
+
+func (x *IncomingCallRequest) GetCalleeToken() []byte {
+	if x != nil {
+		return x.CalleeToken
+	}
+	return nil
+}
+
+type IncomingCallResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IncomingCallResponse) Reset() {
+	*x = IncomingCallResponse{}
+	mi := &file_profile_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IncomingCallResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IncomingCallResponse) ProtoMessage() {}
+
+func (x *IncomingCallResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_profile_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IncomingCallResponse.ProtoReflect.Descriptor instead.
+func (*IncomingCallResponse) Descriptor() ([]byte, []int) {
+	return file_profile_proto_rawDescGZIP(), []int{48}
+}
+
+// RelaySendRequest is sent by a side on its relay stream.
+type RelaySendRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Token         []byte                 `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	Message       []byte                 `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"` // at most 64 KiB
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RelaySendRequest) Reset() {
+	*x = RelaySendRequest{}
+	mi := &file_profile_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RelaySendRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RelaySendRequest) ProtoMessage() {}
+
+func (x *RelaySendRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_profile_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RelaySendRequest.ProtoReflect.Descriptor instead.
+func (*RelaySendRequest) Descriptor() ([]byte, []int) {
+	return file_profile_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *RelaySendRequest) GetToken() []byte {
+	if x != nil {
+		return x.Token
+	}
+	return nil
+}
+
+func (x *RelaySendRequest) GetMessage() []byte {
+	if x != nil {
+		return x.Message
+	}
+	return nil
+}
+
+type RelaySendResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Token         []byte                 `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RelaySendResponse) Reset() {
+	*x = RelaySendResponse{}
+	mi := &file_profile_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RelaySendResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RelaySendResponse) ProtoMessage() {}
+
+func (x *RelaySendResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_profile_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RelaySendResponse.ProtoReflect.Descriptor instead.
+func (*RelaySendResponse) Descriptor() ([]byte, []int) {
+	return file_profile_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *RelaySendResponse) GetToken() []byte {
+	if x != nil {
+		return x.Token
+	}
+	return nil
+}
+
+// RelayDeliverRequest is sent by the server to the receiving side.
+type RelayDeliverRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Message       []byte                 `protobuf:"bytes,1,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RelayDeliverRequest) Reset() {
+	*x = RelayDeliverRequest{}
+	mi := &file_profile_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RelayDeliverRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RelayDeliverRequest) ProtoMessage() {}
+
+func (x *RelayDeliverRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_profile_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RelayDeliverRequest.ProtoReflect.Descriptor instead.
+func (*RelayDeliverRequest) Descriptor() ([]byte, []int) {
+	return file_profile_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *RelayDeliverRequest) GetMessage() []byte {
+	if x != nil {
+		return x.Message
+	}
+	return nil
+}
+
+type RelayDeliverResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RelayDeliverResponse) Reset() {
+	*x = RelayDeliverResponse{}
+	mi := &file_profile_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RelayDeliverResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RelayDeliverResponse) ProtoMessage() {}
+
+func (x *RelayDeliverResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_profile_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RelayDeliverResponse.ProtoReflect.Descriptor instead.
+func (*RelayDeliverResponse) Descriptor() ([]byte, []int) {
+	return file_profile_proto_rawDescGZIP(), []int{52}
+}
+
+// CloseCallRequest ends a call: a side sends it on its relay stream (the
+// token may be empty there), the server sends it to the other side.
+type CloseCallRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Token         []byte                 `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CloseCallRequest) Reset() {
+	*x = CloseCallRequest{}
+	mi := &file_profile_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CloseCallRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CloseCallRequest) ProtoMessage() {}
+
+func (x *CloseCallRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_profile_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CloseCallRequest.ProtoReflect.Descriptor instead.
+func (*CloseCallRequest) Descriptor() ([]byte, []int) {
+	return file_profile_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *CloseCallRequest) GetToken() []byte {
+	if x != nil {
+		return x.Token
+	}
+	return nil
+}
+
+func (x *CloseCallRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type CloseCallResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CloseCallResponse) Reset() {
+	*x = CloseCallResponse{}
+	mi := &file_profile_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CloseCallResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CloseCallResponse) ProtoMessage() {}
+
+func (x *CloseCallResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_profile_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CloseCallResponse.ProtoReflect.Descriptor instead.
+func (*CloseCallResponse) Descriptor() ([]byte, []int) {
+	return file_profile_proto_rawDescGZIP(), []int{54}
+}
+
 type ProfileStatsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -3379,7 +4012,7 @@ type ProfileStatsRequest struct {
 
 func (x *ProfileStatsRequest) Reset() {
 	*x = ProfileStatsRequest{}
-	mi := &file_profile_proto_msgTypes[45]
+	mi := &file_profile_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3391,7 +4024,7 @@ func (x *ProfileStatsRequest) String() string {
 func (*ProfileStatsRequest) ProtoMessage() {}
 
 func (x *ProfileStatsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_profile_proto_msgTypes[45]
+	mi := &file_profile_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3404,7 +4037,7 @@ func (x *ProfileStatsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProfileStatsRequest.ProtoReflect.Descriptor instead.
 func (*ProfileStatsRequest) Descriptor() ([]byte, []int) {
-	return file_profile_proto_rawDescGZIP(), []int{45}
+	return file_profile_proto_rawDescGZIP(), []int{55}
 }
 
 type ProfileStatsItem struct {
@@ -3417,7 +4050,7 @@ type ProfileStatsItem struct {
 
 func (x *ProfileStatsItem) Reset() {
 	*x = ProfileStatsItem{}
-	mi := &file_profile_proto_msgTypes[46]
+	mi := &file_profile_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3429,7 +4062,7 @@ func (x *ProfileStatsItem) String() string {
 func (*ProfileStatsItem) ProtoMessage() {}
 
 func (x *ProfileStatsItem) ProtoReflect() protoreflect.Message {
-	mi := &file_profile_proto_msgTypes[46]
+	mi := &file_profile_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3442,7 +4075,7 @@ func (x *ProfileStatsItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProfileStatsItem.ProtoReflect.Descriptor instead.
 func (*ProfileStatsItem) Descriptor() ([]byte, []int) {
-	return file_profile_proto_rawDescGZIP(), []int{46}
+	return file_profile_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *ProfileStatsItem) GetIdentityType() string {
@@ -3468,7 +4101,7 @@ type ProfileStatsResponse struct {
 
 func (x *ProfileStatsResponse) Reset() {
 	*x = ProfileStatsResponse{}
-	mi := &file_profile_proto_msgTypes[47]
+	mi := &file_profile_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3480,7 +4113,7 @@ func (x *ProfileStatsResponse) String() string {
 func (*ProfileStatsResponse) ProtoMessage() {}
 
 func (x *ProfileStatsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_profile_proto_msgTypes[47]
+	mi := &file_profile_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3493,7 +4126,7 @@ func (x *ProfileStatsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProfileStatsResponse.ProtoReflect.Descriptor instead.
 func (*ProfileStatsResponse) Descriptor() ([]byte, []int) {
-	return file_profile_proto_rawDescGZIP(), []int{47}
+	return file_profile_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *ProfileStatsResponse) GetStats() []*ProfileStatsItem {
@@ -3524,7 +4157,7 @@ type HostedIdentity struct {
 
 func (x *HostedIdentity) Reset() {
 	*x = HostedIdentity{}
-	mi := &file_profile_proto_msgTypes[48]
+	mi := &file_profile_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3536,7 +4169,7 @@ func (x *HostedIdentity) String() string {
 func (*HostedIdentity) ProtoMessage() {}
 
 func (x *HostedIdentity) ProtoReflect() protoreflect.Message {
-	mi := &file_profile_proto_msgTypes[48]
+	mi := &file_profile_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3549,7 +4182,7 @@ func (x *HostedIdentity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HostedIdentity.ProtoReflect.Descriptor instead.
 func (*HostedIdentity) Descriptor() ([]byte, []int) {
-	return file_profile_proto_rawDescGZIP(), []int{48}
+	return file_profile_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *HostedIdentity) GetPublicKey() []byte {
@@ -3647,7 +4280,7 @@ type SharedProfile struct {
 
 func (x *SharedProfile) Reset() {
 	*x = SharedProfile{}
-	mi := &file_profile_proto_msgTypes[49]
+	mi := &file_profile_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3659,7 +4292,7 @@ func (x *SharedProfile) String() string {
 func (*SharedProfile) ProtoMessage() {}
 
 func (x *SharedProfile) ProtoReflect() protoreflect.Message {
-	mi := &file_profile_proto_msgTypes[49]
+	mi := &file_profile_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3672,7 +4305,7 @@ func (x *SharedProfile) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SharedProfile.ProtoReflect.Descriptor instead.
 func (*SharedProfile) Descriptor() ([]byte, []int) {
-	return file_profile_proto_rawDescGZIP(), []int{49}
+	return file_profile_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *SharedProfile) GetProfile() *SignedProfile {
@@ -3704,7 +4337,7 @@ type NeighborState struct {
 
 func (x *NeighborState) Reset() {
 	*x = NeighborState{}
-	mi := &file_profile_proto_msgTypes[50]
+	mi := &file_profile_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3716,7 +4349,7 @@ func (x *NeighborState) String() string {
 func (*NeighborState) ProtoMessage() {}
 
 func (x *NeighborState) ProtoReflect() protoreflect.Message {
-	mi := &file_profile_proto_msgTypes[50]
+	mi := &file_profile_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3729,7 +4362,7 @@ func (x *NeighborState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NeighborState.ProtoReflect.Descriptor instead.
 func (*NeighborState) Descriptor() ([]byte, []int) {
-	return file_profile_proto_rawDescGZIP(), []int{50}
+	return file_profile_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *NeighborState) GetSource() uint32 {
@@ -3783,7 +4416,7 @@ const file_profile_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\rR\x02id\x120\n" +
 	"\arequest\x18\x02 \x01(\v2\x14.iop.wire.v1.RequestH\x00R\arequest\x123\n" +
 	"\bresponse\x18\x03 \x01(\v2\x15.iop.wire.v1.ResponseH\x00R\bresponseB\x06\n" +
-	"\x04kind\"\x8d\v\n" +
+	"\x04kind\"\xe5\r\n" +
 	"\aRequest\x12\x1c\n" +
 	"\tsignature\x18\x01 \x01(\fR\tsignature\x12.\n" +
 	"\x04ping\x18\n" +
@@ -3805,12 +4438,19 @@ const file_profile_proto_rawDesc = "" +
 	"searchPart\x128\n" +
 	"\x05stats\x18\x17 \x01(\v2 .iop.wire.v1.ProfileStatsRequestH\x00R\x05stats\x12G\n" +
 	"\rpublish_claim\x18\x18 \x01(\v2 .iop.wire.v1.PublishClaimRequestH\x00R\fpublishClaim\x127\n" +
-	"\aresolve\x18\x19 \x01(\v2\x1b.iop.wire.v1.ResolveRequestH\x00R\aresolve\x12S\n" +
+	"\aresolve\x18\x19 \x01(\v2\x1b.iop.wire.v1.ResolveRequestH\x00R\aresolve\x12D\n" +
+	"\fcall_service\x18\x1a \x01(\v2\x1f.iop.wire.v1.CallServiceRequestH\x00R\vcallService\x12G\n" +
+	"\rincoming_call\x18\x1b \x01(\v2 .iop.wire.v1.IncomingCallRequestH\x00R\fincomingCall\x12>\n" +
+	"\n" +
+	"relay_send\x18\x1c \x01(\v2\x1d.iop.wire.v1.RelaySendRequestH\x00R\trelaySend\x12G\n" +
+	"\rrelay_deliver\x18\x1d \x01(\v2 .iop.wire.v1.RelayDeliverRequestH\x00R\frelayDeliver\x12S\n" +
 	"\x11neighborhood_sync\x18\x1e \x01(\v2$.iop.wire.v1.NeighborhoodSyncRequestH\x00R\x10neighborhoodSync\x12A\n" +
 	"\vnode_status\x18\x1f \x01(\v2\x1e.iop.wire.v1.NodeStatusRequestH\x00R\n" +
 	"nodeStatus\x12P\n" +
-	"\x10turn_credentials\x18  \x01(\v2#.iop.wire.v1.TurnCredentialsRequestH\x00R\x0fturnCredentialsB\x06\n" +
-	"\x04body\"\x86\f\n" +
+	"\x10turn_credentials\x18  \x01(\v2#.iop.wire.v1.TurnCredentialsRequestH\x00R\x0fturnCredentials\x12>\n" +
+	"\n" +
+	"close_call\x18! \x01(\v2\x1d.iop.wire.v1.CloseCallRequestH\x00R\tcloseCallB\x06\n" +
+	"\x04body\"\xe3\x0e\n" +
 	"\bResponse\x12+\n" +
 	"\x06status\x18\x01 \x01(\x0e2\x13.iop.wire.v1.StatusR\x06status\x12\x1c\n" +
 	"\ttimestamp\x18\x02 \x01(\x03R\ttimestamp\x12\x18\n" +
@@ -3835,11 +4475,18 @@ const file_profile_proto_rawDesc = "" +
 	"searchPart\x129\n" +
 	"\x05stats\x18\x17 \x01(\v2!.iop.wire.v1.ProfileStatsResponseH\x00R\x05stats\x12H\n" +
 	"\rpublish_claim\x18\x18 \x01(\v2!.iop.wire.v1.PublishClaimResponseH\x00R\fpublishClaim\x128\n" +
-	"\aresolve\x18\x19 \x01(\v2\x1c.iop.wire.v1.ResolveResponseH\x00R\aresolve\x12T\n" +
+	"\aresolve\x18\x19 \x01(\v2\x1c.iop.wire.v1.ResolveResponseH\x00R\aresolve\x12E\n" +
+	"\fcall_service\x18\x1a \x01(\v2 .iop.wire.v1.CallServiceResponseH\x00R\vcallService\x12H\n" +
+	"\rincoming_call\x18\x1b \x01(\v2!.iop.wire.v1.IncomingCallResponseH\x00R\fincomingCall\x12?\n" +
+	"\n" +
+	"relay_send\x18\x1c \x01(\v2\x1e.iop.wire.v1.RelaySendResponseH\x00R\trelaySend\x12H\n" +
+	"\rrelay_deliver\x18\x1d \x01(\v2!.iop.wire.v1.RelayDeliverResponseH\x00R\frelayDeliver\x12T\n" +
 	"\x11neighborhood_sync\x18\x1e \x01(\v2%.iop.wire.v1.NeighborhoodSyncResponseH\x00R\x10neighborhoodSync\x12B\n" +
 	"\vnode_status\x18\x1f \x01(\v2\x1f.iop.wire.v1.NodeStatusResponseH\x00R\n" +
 	"nodeStatus\x12Q\n" +
-	"\x10turn_credentials\x18  \x01(\v2$.iop.wire.v1.TurnCredentialsResponseH\x00R\x0fturnCredentialsB\x06\n" +
+	"\x10turn_credentials\x18  \x01(\v2$.iop.wire.v1.TurnCredentialsResponseH\x00R\x0fturnCredentials\x12?\n" +
+	"\n" +
+	"close_call\x18! \x01(\v2\x1e.iop.wire.v1.CloseCallResponseH\x00R\tcloseCallB\x06\n" +
 	"\x04body\"'\n" +
 	"\vPingRequest\x12\x18\n" +
 	"\apayload\x18\x01 \x01(\fR\apayload\">\n" +
@@ -4003,7 +4650,30 @@ const file_profile_proto_rawDesc = "" +
 	"\x05realm\x18\x05 \x01(\tR\x05realm\"\x13\n" +
 	"\x11NodeStatusRequest\"(\n" +
 	"\x12NodeStatusResponse\x12\x12\n" +
-	"\x04json\x18\x01 \x01(\fR\x04json\"\x15\n" +
+	"\x04json\x18\x01 \x01(\fR\x04json\"X\n" +
+	"\x12CallServiceRequest\x12\x1f\n" +
+	"\videntity_id\x18\x01 \x01(\fR\n" +
+	"identityId\x12!\n" +
+	"\fservice_name\x18\x02 \x01(\tR\vserviceName\"8\n" +
+	"\x13CallServiceResponse\x12!\n" +
+	"\fcaller_token\x18\x01 \x01(\fR\vcallerToken\"\x87\x01\n" +
+	"\x13IncomingCallRequest\x12*\n" +
+	"\x11caller_public_key\x18\x01 \x01(\fR\x0fcallerPublicKey\x12!\n" +
+	"\fservice_name\x18\x02 \x01(\tR\vserviceName\x12!\n" +
+	"\fcallee_token\x18\x03 \x01(\fR\vcalleeToken\"\x16\n" +
+	"\x14IncomingCallResponse\"B\n" +
+	"\x10RelaySendRequest\x12\x14\n" +
+	"\x05token\x18\x01 \x01(\fR\x05token\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\fR\amessage\")\n" +
+	"\x11RelaySendResponse\x12\x14\n" +
+	"\x05token\x18\x01 \x01(\fR\x05token\"/\n" +
+	"\x13RelayDeliverRequest\x12\x18\n" +
+	"\amessage\x18\x01 \x01(\fR\amessage\"\x16\n" +
+	"\x14RelayDeliverResponse\"@\n" +
+	"\x10CloseCallRequest\x12\x14\n" +
+	"\x05token\x18\x01 \x01(\fR\x05token\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\x13\n" +
+	"\x11CloseCallResponse\"\x15\n" +
 	"\x13ProfileStatsRequest\"M\n" +
 	"\x10ProfileStatsItem\x12#\n" +
 	"\ridentity_type\x18\x01 \x01(\tR\fidentityType\x12\x14\n" +
@@ -4068,7 +4738,7 @@ func file_profile_proto_rawDescGZIP() []byte {
 }
 
 var file_profile_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_profile_proto_msgTypes = make([]protoimpl.MessageInfo, 51)
+var file_profile_proto_msgTypes = make([]protoimpl.MessageInfo, 61)
 var file_profile_proto_goTypes = []any{
 	(Status)(0),                              // 0: iop.wire.v1.Status
 	(*Message)(nil),                          // 1: iop.wire.v1.Message
@@ -4116,12 +4786,22 @@ var file_profile_proto_goTypes = []any{
 	(*TurnCredentialsResponse)(nil),          // 43: iop.wire.v1.TurnCredentialsResponse
 	(*NodeStatusRequest)(nil),                // 44: iop.wire.v1.NodeStatusRequest
 	(*NodeStatusResponse)(nil),               // 45: iop.wire.v1.NodeStatusResponse
-	(*ProfileStatsRequest)(nil),              // 46: iop.wire.v1.ProfileStatsRequest
-	(*ProfileStatsItem)(nil),                 // 47: iop.wire.v1.ProfileStatsItem
-	(*ProfileStatsResponse)(nil),             // 48: iop.wire.v1.ProfileStatsResponse
-	(*HostedIdentity)(nil),                   // 49: iop.wire.v1.HostedIdentity
-	(*SharedProfile)(nil),                    // 50: iop.wire.v1.SharedProfile
-	(*NeighborState)(nil),                    // 51: iop.wire.v1.NeighborState
+	(*CallServiceRequest)(nil),               // 46: iop.wire.v1.CallServiceRequest
+	(*CallServiceResponse)(nil),              // 47: iop.wire.v1.CallServiceResponse
+	(*IncomingCallRequest)(nil),              // 48: iop.wire.v1.IncomingCallRequest
+	(*IncomingCallResponse)(nil),             // 49: iop.wire.v1.IncomingCallResponse
+	(*RelaySendRequest)(nil),                 // 50: iop.wire.v1.RelaySendRequest
+	(*RelaySendResponse)(nil),                // 51: iop.wire.v1.RelaySendResponse
+	(*RelayDeliverRequest)(nil),              // 52: iop.wire.v1.RelayDeliverRequest
+	(*RelayDeliverResponse)(nil),             // 53: iop.wire.v1.RelayDeliverResponse
+	(*CloseCallRequest)(nil),                 // 54: iop.wire.v1.CloseCallRequest
+	(*CloseCallResponse)(nil),                // 55: iop.wire.v1.CloseCallResponse
+	(*ProfileStatsRequest)(nil),              // 56: iop.wire.v1.ProfileStatsRequest
+	(*ProfileStatsItem)(nil),                 // 57: iop.wire.v1.ProfileStatsItem
+	(*ProfileStatsResponse)(nil),             // 58: iop.wire.v1.ProfileStatsResponse
+	(*HostedIdentity)(nil),                   // 59: iop.wire.v1.HostedIdentity
+	(*SharedProfile)(nil),                    // 60: iop.wire.v1.SharedProfile
+	(*NeighborState)(nil),                    // 61: iop.wire.v1.NeighborState
 }
 var file_profile_proto_depIdxs = []int32{
 	2,  // 0: iop.wire.v1.Message.request:type_name -> iop.wire.v1.Request
@@ -4139,48 +4819,58 @@ var file_profile_proto_depIdxs = []int32{
 	28, // 12: iop.wire.v1.Request.get_profile:type_name -> iop.wire.v1.GetProfileRequest
 	30, // 13: iop.wire.v1.Request.search:type_name -> iop.wire.v1.ProfileSearchRequest
 	33, // 14: iop.wire.v1.Request.search_part:type_name -> iop.wire.v1.ProfileSearchPartRequest
-	46, // 15: iop.wire.v1.Request.stats:type_name -> iop.wire.v1.ProfileStatsRequest
+	56, // 15: iop.wire.v1.Request.stats:type_name -> iop.wire.v1.ProfileStatsRequest
 	35, // 16: iop.wire.v1.Request.publish_claim:type_name -> iop.wire.v1.PublishClaimRequest
 	37, // 17: iop.wire.v1.Request.resolve:type_name -> iop.wire.v1.ResolveRequest
-	39, // 18: iop.wire.v1.Request.neighborhood_sync:type_name -> iop.wire.v1.NeighborhoodSyncRequest
-	44, // 19: iop.wire.v1.Request.node_status:type_name -> iop.wire.v1.NodeStatusRequest
-	42, // 20: iop.wire.v1.Request.turn_credentials:type_name -> iop.wire.v1.TurnCredentialsRequest
-	0,  // 21: iop.wire.v1.Response.status:type_name -> iop.wire.v1.Status
-	5,  // 22: iop.wire.v1.Response.ping:type_name -> iop.wire.v1.PingResponse
-	8,  // 23: iop.wire.v1.Response.list_roles:type_name -> iop.wire.v1.ListRolesResponse
-	10, // 24: iop.wire.v1.Response.start_conversation:type_name -> iop.wire.v1.StartConversationResponse
-	13, // 25: iop.wire.v1.Response.register_hosting:type_name -> iop.wire.v1.RegisterHostingResponse
-	15, // 26: iop.wire.v1.Response.check_in:type_name -> iop.wire.v1.CheckInResponse
-	17, // 27: iop.wire.v1.Response.verify_identity:type_name -> iop.wire.v1.VerifyIdentityResponse
-	21, // 28: iop.wire.v1.Response.update_profile:type_name -> iop.wire.v1.UpdateProfileResponse
-	23, // 29: iop.wire.v1.Response.cancel_hosting:type_name -> iop.wire.v1.CancelHostingResponse
-	25, // 30: iop.wire.v1.Response.app_service_add:type_name -> iop.wire.v1.ApplicationServiceAddResponse
-	27, // 31: iop.wire.v1.Response.app_service_remove:type_name -> iop.wire.v1.ApplicationServiceRemoveResponse
-	29, // 32: iop.wire.v1.Response.get_profile:type_name -> iop.wire.v1.GetProfileResponse
-	32, // 33: iop.wire.v1.Response.search:type_name -> iop.wire.v1.ProfileSearchResponse
-	34, // 34: iop.wire.v1.Response.search_part:type_name -> iop.wire.v1.ProfileSearchPartResponse
-	48, // 35: iop.wire.v1.Response.stats:type_name -> iop.wire.v1.ProfileStatsResponse
-	36, // 36: iop.wire.v1.Response.publish_claim:type_name -> iop.wire.v1.PublishClaimResponse
-	38, // 37: iop.wire.v1.Response.resolve:type_name -> iop.wire.v1.ResolveResponse
-	41, // 38: iop.wire.v1.Response.neighborhood_sync:type_name -> iop.wire.v1.NeighborhoodSyncResponse
-	45, // 39: iop.wire.v1.Response.node_status:type_name -> iop.wire.v1.NodeStatusResponse
-	43, // 40: iop.wire.v1.Response.turn_credentials:type_name -> iop.wire.v1.TurnCredentialsResponse
-	7,  // 41: iop.wire.v1.ListRolesResponse.roles:type_name -> iop.wire.v1.ServerRole
-	19, // 42: iop.wire.v1.UpdateProfileRequest.profile:type_name -> iop.wire.v1.SignedProfile
-	19, // 43: iop.wire.v1.GetProfileResponse.signed_profile:type_name -> iop.wire.v1.SignedProfile
-	19, // 44: iop.wire.v1.ProfileQueryInformation.signed_profile:type_name -> iop.wire.v1.SignedProfile
-	31, // 45: iop.wire.v1.ProfileSearchResponse.profiles:type_name -> iop.wire.v1.ProfileQueryInformation
-	31, // 46: iop.wire.v1.ProfileSearchPartResponse.profiles:type_name -> iop.wire.v1.ProfileQueryInformation
-	19, // 47: iop.wire.v1.SharedProfileItem.profile:type_name -> iop.wire.v1.SignedProfile
-	40, // 48: iop.wire.v1.NeighborhoodSyncResponse.items:type_name -> iop.wire.v1.SharedProfileItem
-	47, // 49: iop.wire.v1.ProfileStatsResponse.stats:type_name -> iop.wire.v1.ProfileStatsItem
-	19, // 50: iop.wire.v1.HostedIdentity.profile:type_name -> iop.wire.v1.SignedProfile
-	19, // 51: iop.wire.v1.SharedProfile.profile:type_name -> iop.wire.v1.SignedProfile
-	52, // [52:52] is the sub-list for method output_type
-	52, // [52:52] is the sub-list for method input_type
-	52, // [52:52] is the sub-list for extension type_name
-	52, // [52:52] is the sub-list for extension extendee
-	0,  // [0:52] is the sub-list for field type_name
+	46, // 18: iop.wire.v1.Request.call_service:type_name -> iop.wire.v1.CallServiceRequest
+	48, // 19: iop.wire.v1.Request.incoming_call:type_name -> iop.wire.v1.IncomingCallRequest
+	50, // 20: iop.wire.v1.Request.relay_send:type_name -> iop.wire.v1.RelaySendRequest
+	52, // 21: iop.wire.v1.Request.relay_deliver:type_name -> iop.wire.v1.RelayDeliverRequest
+	39, // 22: iop.wire.v1.Request.neighborhood_sync:type_name -> iop.wire.v1.NeighborhoodSyncRequest
+	44, // 23: iop.wire.v1.Request.node_status:type_name -> iop.wire.v1.NodeStatusRequest
+	42, // 24: iop.wire.v1.Request.turn_credentials:type_name -> iop.wire.v1.TurnCredentialsRequest
+	54, // 25: iop.wire.v1.Request.close_call:type_name -> iop.wire.v1.CloseCallRequest
+	0,  // 26: iop.wire.v1.Response.status:type_name -> iop.wire.v1.Status
+	5,  // 27: iop.wire.v1.Response.ping:type_name -> iop.wire.v1.PingResponse
+	8,  // 28: iop.wire.v1.Response.list_roles:type_name -> iop.wire.v1.ListRolesResponse
+	10, // 29: iop.wire.v1.Response.start_conversation:type_name -> iop.wire.v1.StartConversationResponse
+	13, // 30: iop.wire.v1.Response.register_hosting:type_name -> iop.wire.v1.RegisterHostingResponse
+	15, // 31: iop.wire.v1.Response.check_in:type_name -> iop.wire.v1.CheckInResponse
+	17, // 32: iop.wire.v1.Response.verify_identity:type_name -> iop.wire.v1.VerifyIdentityResponse
+	21, // 33: iop.wire.v1.Response.update_profile:type_name -> iop.wire.v1.UpdateProfileResponse
+	23, // 34: iop.wire.v1.Response.cancel_hosting:type_name -> iop.wire.v1.CancelHostingResponse
+	25, // 35: iop.wire.v1.Response.app_service_add:type_name -> iop.wire.v1.ApplicationServiceAddResponse
+	27, // 36: iop.wire.v1.Response.app_service_remove:type_name -> iop.wire.v1.ApplicationServiceRemoveResponse
+	29, // 37: iop.wire.v1.Response.get_profile:type_name -> iop.wire.v1.GetProfileResponse
+	32, // 38: iop.wire.v1.Response.search:type_name -> iop.wire.v1.ProfileSearchResponse
+	34, // 39: iop.wire.v1.Response.search_part:type_name -> iop.wire.v1.ProfileSearchPartResponse
+	58, // 40: iop.wire.v1.Response.stats:type_name -> iop.wire.v1.ProfileStatsResponse
+	36, // 41: iop.wire.v1.Response.publish_claim:type_name -> iop.wire.v1.PublishClaimResponse
+	38, // 42: iop.wire.v1.Response.resolve:type_name -> iop.wire.v1.ResolveResponse
+	47, // 43: iop.wire.v1.Response.call_service:type_name -> iop.wire.v1.CallServiceResponse
+	49, // 44: iop.wire.v1.Response.incoming_call:type_name -> iop.wire.v1.IncomingCallResponse
+	51, // 45: iop.wire.v1.Response.relay_send:type_name -> iop.wire.v1.RelaySendResponse
+	53, // 46: iop.wire.v1.Response.relay_deliver:type_name -> iop.wire.v1.RelayDeliverResponse
+	41, // 47: iop.wire.v1.Response.neighborhood_sync:type_name -> iop.wire.v1.NeighborhoodSyncResponse
+	45, // 48: iop.wire.v1.Response.node_status:type_name -> iop.wire.v1.NodeStatusResponse
+	43, // 49: iop.wire.v1.Response.turn_credentials:type_name -> iop.wire.v1.TurnCredentialsResponse
+	55, // 50: iop.wire.v1.Response.close_call:type_name -> iop.wire.v1.CloseCallResponse
+	7,  // 51: iop.wire.v1.ListRolesResponse.roles:type_name -> iop.wire.v1.ServerRole
+	19, // 52: iop.wire.v1.UpdateProfileRequest.profile:type_name -> iop.wire.v1.SignedProfile
+	19, // 53: iop.wire.v1.GetProfileResponse.signed_profile:type_name -> iop.wire.v1.SignedProfile
+	19, // 54: iop.wire.v1.ProfileQueryInformation.signed_profile:type_name -> iop.wire.v1.SignedProfile
+	31, // 55: iop.wire.v1.ProfileSearchResponse.profiles:type_name -> iop.wire.v1.ProfileQueryInformation
+	31, // 56: iop.wire.v1.ProfileSearchPartResponse.profiles:type_name -> iop.wire.v1.ProfileQueryInformation
+	19, // 57: iop.wire.v1.SharedProfileItem.profile:type_name -> iop.wire.v1.SignedProfile
+	40, // 58: iop.wire.v1.NeighborhoodSyncResponse.items:type_name -> iop.wire.v1.SharedProfileItem
+	57, // 59: iop.wire.v1.ProfileStatsResponse.stats:type_name -> iop.wire.v1.ProfileStatsItem
+	19, // 60: iop.wire.v1.HostedIdentity.profile:type_name -> iop.wire.v1.SignedProfile
+	19, // 61: iop.wire.v1.SharedProfile.profile:type_name -> iop.wire.v1.SignedProfile
+	62, // [62:62] is the sub-list for method output_type
+	62, // [62:62] is the sub-list for method input_type
+	62, // [62:62] is the sub-list for extension type_name
+	62, // [62:62] is the sub-list for extension extendee
+	0,  // [0:62] is the sub-list for field type_name
 }
 
 func init() { file_profile_proto_init() }
@@ -4209,9 +4899,14 @@ func file_profile_proto_init() {
 		(*Request_Stats)(nil),
 		(*Request_PublishClaim)(nil),
 		(*Request_Resolve)(nil),
+		(*Request_CallService)(nil),
+		(*Request_IncomingCall)(nil),
+		(*Request_RelaySend)(nil),
+		(*Request_RelayDeliver)(nil),
 		(*Request_NeighborhoodSync)(nil),
 		(*Request_NodeStatus)(nil),
 		(*Request_TurnCredentials)(nil),
+		(*Request_CloseCall)(nil),
 	}
 	file_profile_proto_msgTypes[2].OneofWrappers = []any{
 		(*Response_Ping)(nil),
@@ -4230,9 +4925,14 @@ func file_profile_proto_init() {
 		(*Response_Stats)(nil),
 		(*Response_PublishClaim)(nil),
 		(*Response_Resolve)(nil),
+		(*Response_CallService)(nil),
+		(*Response_IncomingCall)(nil),
+		(*Response_RelaySend)(nil),
+		(*Response_RelayDeliver)(nil),
 		(*Response_NeighborhoodSync)(nil),
 		(*Response_NodeStatus)(nil),
 		(*Response_TurnCredentials)(nil),
+		(*Response_CloseCall)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -4240,7 +4940,7 @@ func file_profile_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_profile_proto_rawDesc), len(file_profile_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   51,
+			NumMessages:   61,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
