@@ -93,6 +93,10 @@ type Agent struct {
 	lastErr error
 	online  chan struct{} // closed while online; replaced when going offline
 	ended   chan struct{} // closed when hosting was cancelled: Run returns
+
+	listeners map[string]*Listener // application services accepted
+	accepting int                  // incoming calls being set up
+	local     localConns           // accepted connections for local API clients
 }
 
 // NewAgent loads the agent's state from its home directory.
@@ -236,7 +240,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		a.cfg.Host, a.ownHost = h, true
 	}
+	a.mu.Lock()
 	a.host = a.cfg.Host
+	a.mu.Unlock()
 	if a.ownHost {
 		defer a.host.Close()
 	}
@@ -302,6 +308,7 @@ func (a *Agent) session(ctx context.Context) error {
 		return err
 	}
 	defer c.Close()
+	c.OnIncomingCall(a.incomingCall(c, addr))
 	if err := c.StartConversation(dctx, a.cfg.Key); err != nil {
 		return err
 	}

@@ -98,7 +98,11 @@ func (a *Agent) ServeLocal(ctx context.Context) error {
 		}
 		writeJSON(w, http.StatusOK, a.Status())
 	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	mux.HandleFunc("GET /v1/listen", a.serveListen)
+	mux.HandleFunc("GET /v1/conn/{id}", a.serveConn)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
+		// Streaming requests (listen) end with the agent.
+		BaseContext: func(net.Listener) context.Context { return ctx }}
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -37,6 +37,7 @@ func TestScripts(t *testing.T) {
 				DataDir: filepath.Join(env.WorkDir, ".node"),
 				Listen:  []string{"/ip4/127.0.0.1/tcp/0"},
 				HTTP:    "127.0.0.1:0",
+				TURN:    "127.0.0.1:0",
 			})
 			if err != nil {
 				return err
@@ -61,9 +62,10 @@ func TestScripts(t *testing.T) {
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"waitagent": waitAgent,
-			"jsonget":   jsonGet,
-			"mkpng":     mkPNG,
+			"waitagent":   waitAgent,
+			"jsonget":     jsonGet,
+			"mkpng":       mkPNG,
+			"waitservice": waitService,
 		},
 	})
 }
@@ -147,5 +149,33 @@ func mkPNG(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	if err := os.WriteFile(ts.MkAbs(args[0]), buf.Bytes(), 0o644); err != nil {
 		ts.Fatalf("%v", err)
+	}
+}
+
+// waitService waits until the agent of HOME has service NAME enabled.
+func waitService(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: waitservice HOME NAME")
+	}
+	lc := client.NewLocalClient(ts.MkAbs(args[0]))
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(30 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		s, err := lc.Status(ctx)
+		cancel()
+		if err == nil {
+			for _, n := range s.Services {
+				if n == args[1] {
+					return
+				}
+			}
+		}
+		select {
+		case <-tick.C:
+		case <-deadline:
+			ts.Fatalf("agent of %s did not enable service %s within 30 s", args[0], args[1])
+		}
 	}
 }
