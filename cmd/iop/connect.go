@@ -308,7 +308,9 @@ func chatCmd(g *globals) *cobra.Command {
 		Short: "Chat with another identity, person to person",
 		Long: `With ID, call that identity's "chat" service and chat: each line you type is
 sent, each line received is shown with the sender's ID. Without ID, wait for
-one chat call through the running agent (iop agent) and chat with the caller.`,
+one chat call through the running agent (iop agent) and chat with the caller.
+The caller leaves when its input ends (Ctrl-D); the side that waited stays
+until the caller leaves or it is interrupted (Ctrl-C).`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -352,7 +354,7 @@ one chat call through the running agent (iop agent) and chat with the caller.`,
 				conn, peerID = nc, in.Peer
 				fmt.Fprintf(g.stderr, "* %s called over %s; type lines, end with Ctrl-D\n", in.Peer.Short(), in.Path)
 			}
-			return chat(ctx, g, conn, peerID)
+			return chat(ctx, g, conn, peerID, len(args) == 1)
 		},
 	}
 	f.add(cmd)
@@ -363,7 +365,7 @@ one chat call through the running agent (iop agent) and chat with the caller.`,
 const maxChatLine = 4096
 
 // chat runs the line protocol: lines typed go out, lines received are shown.
-func chat(ctx context.Context, g *globals, conn net.Conn, peerID identity.ID) error {
+func chat(ctx context.Context, g *globals, conn net.Conn, peerID identity.ID, leaveOnEOF bool) error {
 	recvDone := make(chan error, 1)
 	go func() {
 		sc := bufio.NewScanner(conn)
@@ -385,17 +387,26 @@ func chat(ctx context.Context, g *globals, conn net.Conn, peerID identity.ID) er
 		}
 		sendDone <- sc.Err()
 	}()
-	select {
-	case err := <-recvDone:
-		fmt.Fprintln(g.stderr, "* the other side left")
-		return err
-	case err := <-sendDone:
-		conn.Close()
-		<-recvDone
-		return err
-	case <-ctx.Done():
-		conn.Close()
-		return nil
+	for {
+		select {
+		case err := <-recvDone:
+			fmt.Fprintln(g.stderr, "* the other side left")
+			return err
+		case err := <-sendDone:
+			if !leaveOnEOF {
+				// The side that waited for the call stays until the caller
+				// leaves (or an interrupt): a listener without input
+				// still receives.
+				sendDone = nil
+				continue
+			}
+			conn.Close()
+			<-recvDone
+			return err
+		case <-ctx.Done():
+			conn.Close()
+			return nil
+		}
 	}
 }
 
