@@ -12,6 +12,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/iop-go/iop/internal/devnet"
+	"github.com/iop-go/iop/internal/natbench"
+	"github.com/iop-go/iop/internal/netlab"
 	"github.com/iop-go/iop/internal/node/checkinbench"
 	"github.com/iop-go/iop/internal/p2p"
 	"github.com/iop-go/iop/internal/profile/search/searchbench"
@@ -44,6 +46,7 @@ func benchCmd(g *globals) *cobra.Command {
 	srch.Flags().Uint64Var(&cfg.Seed, "seed", 1, "data and query seed")
 	cmd.AddCommand(srch)
 	cmd.AddCommand(benchCheckinCmds(g)...)
+	cmd.AddCommand(benchNATCmd(g))
 	var nodes int
 	var settle, window time.Duration
 	idle := &cobra.Command{
@@ -147,4 +150,39 @@ the hard open-file limit of these machines is 20,000, so the TCP default is
 	client.Flags().IntVar(&to, "to", 0, "end identity index")
 	client.Flags().Uint64Var(&seed, "seed", 1, "key seed")
 	return []*cobra.Command{run, client}
+}
+
+func benchNATCmd(g *globals) *cobra.Command {
+	var opt natbench.Options
+	cmd := &cobra.Command{
+		Use:   "nat",
+		Short: "Device-to-device connections through NATs in a network-namespace lab (root only)",
+		Long: `Build a NAT lab of network namespaces (a node on a public segment; devices that
+are public, behind a cone NAT or behind a symmetric NAT, each access link with
+--delay added one way), then for every ordered pair of NAT kinds call a
+device's service --runs times and measure the time to the first application
+byte after the call is accepted, the time until the stream runs on its final
+path, and which path that is. Needs root, ip and nft.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := netlab.Available(); err != nil {
+				return err
+			}
+			exe, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			opt.Exe = exe
+			opt.Progress = g.stderr
+			rep, err := natbench.Run(cmd.Context(), opt)
+			if err != nil {
+				return err
+			}
+			return g.print(rep, func(w io.Writer) { fmt.Fprint(w, rep.Markdown()) })
+		},
+	}
+	cmd.Flags().DurationVar(&opt.Delay, "delay", 20*time.Millisecond, "one-way delay added on each access link")
+	cmd.Flags().IntVar(&opt.Runs, "runs", 5, "calls per NAT pair")
+	cmd.Flags().IntVar(&opt.Size, "size", 1<<20, "bytes sent through each connection after the first byte")
+	return cmd
 }

@@ -22,10 +22,14 @@ import (
 
 	"github.com/iop-go/iop/client"
 	"github.com/iop-go/iop/identity"
+	"github.com/iop-go/iop/internal/natbench"
 	"github.com/iop-go/iop/internal/p2p"
 )
 
 func main() {
+	// iop bench nat re-executes iop inside network namespaces to play the
+	// node, callee and caller; those processes run only their role.
+	natbench.MaybeRunRole()
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
