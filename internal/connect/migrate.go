@@ -121,8 +121,17 @@ func (c *Conn) newAgent() (*ice.Agent, error) {
 		opts = append(opts, ice.WithCandidateTypes([]ice.CandidateType{ice.CandidateTypeRelay}),
 			ice.WithRelayAcceptanceMinWait(0))
 	} else {
+		// pion's default waits before a pair may be nominated (srflx 0.5 s,
+		// prflx 1 s, relay 2 s) exist to let better pairs turn up. Our
+		// stream is already flowing on the relay, so waiting only delays
+		// the move; the order of preference is kept (direct pairs may win
+		// from prflxAcceptanceWait on, TURN pairs only from
+		// relayAcceptanceWait), and natbench measures the effect.
 		opts = append(opts, ice.WithCandidateTypes([]ice.CandidateType{
-			ice.CandidateTypeHost, ice.CandidateTypeServerReflexive, ice.CandidateTypeRelay}))
+			ice.CandidateTypeHost, ice.CandidateTypeServerReflexive, ice.CandidateTypeRelay}),
+			ice.WithSrflxAcceptanceMinWait(srflxAcceptanceWait),
+			ice.WithPrflxAcceptanceMinWait(prflxAcceptanceWait),
+			ice.WithRelayAcceptanceMinWait(relayAcceptanceWait))
 	}
 	if c.cfg.IncludeLoopback {
 		opts = append(opts, ice.WithIncludeLoopback())
@@ -477,6 +486,13 @@ func newCertificate() (tls.Certificate, [sha256.Size]byte, error) {
 	}
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: priv}, sha256.Sum256(der), nil
 }
+
+// Nomination waits of the ICE agent (see newAgent).
+const (
+	srflxAcceptanceWait = 200 * time.Millisecond
+	prflxAcceptanceWait = 200 * time.Millisecond
+	relayAcceptanceWait = 1000 * time.Millisecond
+)
 
 // iceAddr is the single remote address QUIC sees on an ICE connection.
 type iceAddr struct{}
