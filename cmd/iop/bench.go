@@ -17,6 +17,7 @@ import (
 	"github.com/iop-go/iop/internal/node/checkinbench"
 	"github.com/iop-go/iop/internal/p2p"
 	"github.com/iop-go/iop/internal/profile/search/searchbench"
+	"github.com/iop-go/iop/internal/turnserver/turnbench"
 )
 
 func benchCmd(g *globals) *cobra.Command {
@@ -46,7 +47,7 @@ func benchCmd(g *globals) *cobra.Command {
 	srch.Flags().Uint64Var(&cfg.Seed, "seed", 1, "data and query seed")
 	cmd.AddCommand(srch)
 	cmd.AddCommand(benchCheckinCmds(g)...)
-	cmd.AddCommand(benchNATCmd(g))
+	cmd.AddCommand(benchNATCmd(g), benchTURNCmd(g))
 	var nodes int
 	var settle, window time.Duration
 	idle := &cobra.Command{
@@ -184,5 +185,31 @@ path, and which path that is. Needs root, ip and nft.`,
 	cmd.Flags().DurationVar(&opt.Delay, "delay", 20*time.Millisecond, "one-way delay added on each access link")
 	cmd.Flags().IntVar(&opt.Runs, "runs", 5, "calls per NAT pair")
 	cmd.Flags().IntVar(&opt.Size, "size", 1<<20, "bytes sent through each connection after the first byte")
+	return cmd
+}
+
+func benchTURNCmd(g *globals) *cobra.Command {
+	var opt turnbench.Options
+	cmd := &cobra.Command{
+		Use:   "turn",
+		Short: "TURN relay cost against coturn, both driven by coturn's turnutils_uclient (Linux, coturn installed)",
+		Long: `Start coturn's turnserver and this node's STUN/TURN server (and with --pion a
+stock pion/turn server) as separate processes on loopback, drive each with the
+same turnutils_uclient flood, and report server CPU time per relayed message
+and throughput, side by side in one run. Needs coturn (apt-get install coturn).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			rep, err := turnbench.Run(cmd.Context(), opt, g.stderr)
+			if err != nil {
+				return err
+			}
+			return g.print(rep, func(w io.Writer) { fmt.Fprint(w, rep.Markdown()) })
+		},
+	}
+	cmd.Flags().IntVar(&opt.Repeats, "repeats", 2, "measurements per server (the order alternates)")
+	cmd.Flags().IntVar(&opt.Allocations, "allocations", 10, "client-to-client allocations (uclient -m)")
+	cmd.Flags().IntVar(&opt.Messages, "messages", 10000, "messages per allocation (uclient -n)")
+	cmd.Flags().IntVar(&opt.Length, "length", 100, "payload bytes (uclient -l)")
+	cmd.Flags().BoolVar(&opt.Pion, "pion", false, "also measure a stock pion/turn server")
 	return cmd
 }

@@ -24,12 +24,15 @@ import (
 	"github.com/iop-go/iop/identity"
 	"github.com/iop-go/iop/internal/natbench"
 	"github.com/iop-go/iop/internal/p2p"
+	"github.com/iop-go/iop/internal/turnserver/turnbench"
 )
 
 func main() {
 	// iop bench nat re-executes iop inside network namespaces to play the
 	// node, callee and caller; those processes run only their role.
 	natbench.MaybeRunRole()
+	// iop bench turn re-executes iop to run the TURN server it measures.
+	turnbench.MaybeServe()
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 

@@ -129,6 +129,10 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("turnserver: listen: %w", err)
 	}
+	// Absorb bursts, as coturn does; the kernel caps the sizes at
+	// net.core.rmem_max / wmem_max, and a failure only leaves the default.
+	_ = conn.SetReadBuffer(socketBuffer)
+	_ = conn.SetWriteBuffer(socketBuffer)
 
 	s := &Server{
 		cfg:    cfg,
@@ -148,7 +152,7 @@ func New(cfg Config) (*Server, error) {
 			OnAllocationDeleted: s.allocationDeleted,
 		},
 		PacketConnConfigs: []turn.PacketConnConfig{{
-			PacketConn:        conn,
+			PacketConn:        newListenConn(conn, s.longTermKey),
 			PermissionHandler: permitPeer(relayIP),
 			RelayAddressGenerator: &relayGenerator{
 				static: turn.RelayAddressGeneratorStatic{
@@ -280,6 +284,10 @@ func (g *relayGenerator) AllocatePacketConn(conf turn.AllocateListenerConfig) (n
 		return nil, nil, err
 	}
 	rc := &relayConn{PacketConn: conn, srv: g.srv, capped: g.srv.cfg.MaxBytesPerAllocation > 0}
+	if udp, ok := conn.(*net.UDPConn); ok {
+		_ = udp.SetReadBuffer(relaySocketBuffer)
+		rc.batch = newBatchReader(udp, relayBatch)
+	}
 	rc.left.Store(g.srv.cfg.MaxBytesPerAllocation)
 	if !g.srv.addRelay(rc) {
 		conn.Close()
@@ -314,6 +322,7 @@ func (s *Server) addRelay(rc *relayConn) bool {
 // permission counts too.
 type relayConn struct {
 	net.PacketConn
+	batch  *batchReader // reads PacketConn in batches, when it is a *net.UDPConn
 	srv    *Server
 	capped bool
 	left   atomic.Int64
@@ -345,7 +354,16 @@ func (c *relayConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 
 func (c *relayConn) ReadFrom(p []byte) (int, net.Addr, error) {
 	for {
-		n, addr, err := c.PacketConn.ReadFrom(p)
+		var (
+			n    int
+			addr net.Addr
+			err  error
+		)
+		if c.batch != nil {
+			n, addr, err = c.batch.read(p)
+		} else {
+			n, addr, err = c.PacketConn.ReadFrom(p)
+		}
 		if err != nil || c.take(n) {
 			return n, addr, err
 		}
