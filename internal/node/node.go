@@ -100,6 +100,13 @@ func (c *Config) setDefaults() error {
 	return nil
 }
 
+// TURN quotas of a node: credentials live long enough for long calls, and
+// one allocation relays at most turnMaxBytes (both directions).
+const (
+	turnCredentialTTL = 12 * time.Hour
+	turnMaxBytes      = 4 << 30
+)
+
 // Node is a running full node.
 type Node struct {
 	cfg     Config
@@ -161,7 +168,14 @@ func New(cfg Config) (*Node, error) {
 		// The HMAC secret of TURN credentials is derived from the node key,
 		// so credentials stay valid across a restart.
 		secret := sha256.Sum256(append([]byte("iop/turn-secret/1"), key.Seed()...))
-		n.turn, err = turnserver.New(turnserver.Config{ListenUDP: cfg.TURN, Secret: secret[:], Logger: cfg.Logger.With("service", "turn")})
+		n.turn, err = turnserver.New(turnserver.Config{ListenUDP: cfg.TURN, Secret: secret[:], Logger: cfg.Logger.With("service", "turn"),
+			// A TURN allocation cannot be refreshed once its credentials
+			// expire, so they must outlive the connections relayed on them;
+			// the per-identity allocation cap and the byte cap bound what
+			// one identity can take meanwhile.
+			CredentialTTL:         turnCredentialTTL,
+			MaxBytesPerAllocation: turnMaxBytes,
+		})
 		if err != nil {
 			return nil, fmt.Errorf("node: STUN/TURN server on %s: %w", cfg.TURN, err)
 		}
