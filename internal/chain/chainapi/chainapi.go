@@ -98,6 +98,10 @@ type UTXO struct {
 	Height   int64          `json:"height"`
 	Coinbase bool           `json:"coinbase"`
 	Mature   bool           `json:"mature"`
+	// Frozen is "deposit" for a live contract's deposit and "vote" for a
+	// vote coin whose contract is still being voted on: spending it
+	// cancels the contract or withdraws the vote, so wallets leave it.
+	Frozen string `json:"frozen,omitempty"`
 }
 
 // TxStatus tells where a transaction is.

@@ -28,7 +28,7 @@ func sampleBlock(t testing.TB) *Block {
 		Outputs: []TxOut{{Value: 50, Address: AddressOf(miner.Public())}}}
 	cb.SignCoinbase(magic, miner)
 	pay := &Tx{Version: 1, Inputs: []TxIn{{Prev: OutPoint{Tx: Hash{9}, Index: 2}}},
-		Outputs: []TxOut{{Value: 10, Address: AddressOf(miner.Public())}, {Value: 39, Address: AddressOf(payer.Public())}},
+		Outputs:  []TxOut{{Value: 10, Address: AddressOf(miner.Public())}, {Value: 39, Address: AddressOf(payer.Public())}},
 		LockTime: 3, Payload: []byte{1, 2, 3}}
 	pay.SignInputs(magic, func(int) *identity.Key { return payer })
 	b := &Block{Header: Header{Version: 1, Prev: Hash{1}, Time: 1700000000, Bits: 0x207fffff, Nonce: 42}, Txs: []*Tx{cb, pay}}
