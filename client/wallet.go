@@ -101,6 +101,7 @@ type Balance struct {
 	Address   string `json:"address"`
 	Spendable uint64 `json:"spendable"` // mature outputs
 	Immature  uint64 `json:"immature"`  // coinbase outputs not yet mature
+	Frozen    uint64 `json:"frozen"`    // contract deposits and vote coins
 	Outputs   int    `json:"outputs"`
 }
 
@@ -112,7 +113,9 @@ func (w *Wallet) Balance(ctx context.Context) (*Balance, error) {
 	}
 	b := &Balance{Address: w.AddressText(), Outputs: len(us)}
 	for _, u := range us {
-		if u.Mature {
+		if u.Frozen != "" {
+			b.Frozen += u.Value
+		} else if u.Mature {
 			b.Spendable += u.Value
 		} else {
 			b.Immature += u.Value
@@ -140,7 +143,9 @@ func (w *Wallet) Build(ctx context.Context, outs []types.TxOut, payload []byte) 
 	if err != nil {
 		return nil, err
 	}
-	us = slices.DeleteFunc(us, func(u chainapi.UTXO) bool { return !u.Mature })
+	// Frozen outputs (contract deposits, vote coins) are left alone:
+	// spending them would cancel the contract or withdraw the vote.
+	us = slices.DeleteFunc(us, func(u chainapi.UTXO) bool { return !u.Mature || u.Frozen != "" })
 	slices.SortFunc(us, func(a, b chainapi.UTXO) int {
 		if a.Value != b.Value {
 			if a.Value > b.Value {

@@ -10,6 +10,7 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -17,7 +18,10 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/iop-go/iop/client"
+	"github.com/iop-go/iop/internal/chain/chainapi"
+	"github.com/iop-go/iop/internal/chain/chaincfg"
 	"github.com/iop-go/iop/internal/node"
+	"github.com/iop-go/iop/internal/p2p"
 )
 
 func TestMain(m *testing.M) {
@@ -38,6 +42,10 @@ func TestScripts(t *testing.T) {
 				Listen:  []string{"/ip4/127.0.0.1/tcp/0"},
 				HTTP:    "127.0.0.1:0",
 				TURN:    "127.0.0.1:0",
+				// A devnet chain with fast blocks, mined by the node with
+				// the first devnet miner key (which also pays the faucet).
+				ChainParams: fastDevnet(),
+				MinerSeed:   chaincfg.DevnetMinerKey(0).Seed(),
 			})
 			if err != nil {
 				return err
@@ -66,6 +74,7 @@ func TestScripts(t *testing.T) {
 			"jsonget":     jsonGet,
 			"mkpng":       mkPNG,
 			"waitservice": waitService,
+			"waitchain":   waitChain,
 		},
 	})
 }
@@ -152,6 +161,13 @@ func mkPNG(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
+// fastDevnet is the devnet with a block every 100 ms.
+func fastDevnet() *chaincfg.Params {
+	p := chaincfg.DevNet()
+	p.TargetSpacing = 100 * time.Millisecond
+	return p
+}
+
 // waitService waits until the agent of HOME has service NAME enabled.
 func waitService(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) != 2 {
@@ -176,6 +192,43 @@ func waitService(ts *testscript.TestScript, neg bool, args []string) {
 		case <-tick.C:
 		case <-deadline:
 			ts.Fatalf("agent of %s did not enable service %s within 30 s", args[0], args[1])
+		}
+	}
+}
+
+// waitChain waits until the node at $SERVER has a chain of at least HEIGHT.
+func waitChain(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: waitchain HEIGHT")
+	}
+	want, err := strconv.ParseInt(args[0], 10, 64)
+	if err != nil {
+		ts.Fatalf("height: %v", err)
+	}
+	ai, err := p2p.ParseAddr(ts.Getenv("SERVER"))
+	if err != nil {
+		ts.Fatalf("SERVER: %v", err)
+	}
+	h, err := p2p.New(p2p.Config{})
+	if err != nil {
+		ts.Fatalf("host: %v", err)
+	}
+	defer h.Close()
+	api := chainapi.NewClient(h, ai)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(60 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		resp, err := api.Do(ctx, chainapi.Request{Op: chainapi.OpStatus})
+		cancel()
+		if err == nil && resp.Status.Height >= want {
+			return
+		}
+		select {
+		case <-tick.C:
+		case <-deadline:
+			ts.Fatalf("chain did not reach height %d within 60 s", want)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -70,6 +71,7 @@ func (g *globals) openWallet(ctx context.Context, which, server string) (*client
 func walletCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "wallet", Short: "Hold and pay IoP tokens with your identity's key"}
 	var which, server, network string
+	var devnetAdmin int
 	var wait bool
 	var confs int64
 	addFlags := func(c *cobra.Command) {
@@ -84,6 +86,17 @@ func walletCmd(g *globals) *cobra.Command {
 			p, err := chaincfg.ByName(network)
 			if err != nil {
 				return err
+			}
+			if devnetAdmin >= 0 {
+				if p.Name != "devnet" {
+					return errors.New("--devnet-admin is for --network devnet")
+				}
+				addr := types.AddressOf(chaincfg.DevnetAdminKey(devnetAdmin).Public().(ed25519.PublicKey)).Encode(p.AddressPrefix)
+				out := struct {
+					Address string `json:"address"`
+					Network string `json:"network"`
+				}{addr, p.Name}
+				return g.print(out, func(w io.Writer) { fmt.Fprintln(w, addr) })
 			}
 			ks, err := g.keystore()
 			if err != nil {
@@ -121,6 +134,7 @@ func walletCmd(g *globals) *cobra.Command {
 	}
 	newCmd.Flags().StringVar(&which, "id", "", "identity (default: the home's default; a new one when the home has none)")
 	newCmd.Flags().StringVar(&network, "network", "devnet", "network whose address form to print: main, test or devnet")
+	newCmd.Flags().IntVar(&devnetAdmin, "devnet-admin", -1, "print the address of the well-known devnet administrator key N instead")
 
 	balance := &cobra.Command{
 		Use:   "balance",
@@ -139,7 +153,8 @@ func walletCmd(g *globals) *cobra.Command {
 				return err
 			}
 			return g.print(b, func(out io.Writer) {
-				fmt.Fprintf(out, "address:   %s\nspendable: %s\nimmature:  %s\n", b.Address, client.FormatAmount(b.Spendable), client.FormatAmount(b.Immature))
+				fmt.Fprintf(out, "address:   %s\nspendable: %s\nimmature:  %s\nfrozen:    %s\n", b.Address,
+					client.FormatAmount(b.Spendable), client.FormatAmount(b.Immature), client.FormatAmount(b.Frozen))
 			})
 		},
 	}
@@ -195,7 +210,14 @@ func walletCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			resp, err := w.API().Do(ctx, chainapi.Request{Op: chainapi.OpFaucet, Address: w.AddressText(), Amount: amount})
+			to := w.AddressText()
+			if faucetTo != "" {
+				if _, err := types.ParseAddress(w.Params().AddressPrefix, faucetTo); err != nil {
+					return fmt.Errorf("--to: %w", err)
+				}
+				to = faucetTo
+			}
+			resp, err := w.API().Do(ctx, chainapi.Request{Op: chainapi.OpFaucet, Address: to, Amount: amount})
 			if err != nil {
 				return fmt.Errorf("faucet: %w", err)
 			}
@@ -204,6 +226,7 @@ func walletCmd(g *globals) *cobra.Command {
 	}
 	addFlags(faucet)
 	faucet.Flags().StringVar(&faucetAmount, "amount", "100", "tokens to ask for")
+	faucet.Flags().StringVar(&faucetTo, "to", "", "pay this address instead of your own (e.g. the devnet administrator's)")
 	faucet.Flags().BoolVar(&wait, "wait", true, "wait until the payment is confirmed")
 	faucet.Flags().Int64Var(&confs, "confirmations", 1, "confirmations to wait for")
 
@@ -211,7 +234,7 @@ func walletCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
-var faucetAmount string
+var faucetAmount, faucetTo string
 
 // follow prints a transaction ID and, with wait, its way to confirmation.
 func (g *globals) follow(ctx context.Context, w *client.Wallet, id types.Hash, wait bool, confs int64) error {
@@ -276,6 +299,6 @@ func chainCmd(g *globals) *cobra.Command {
 		},
 	}
 	status.Flags().StringVar(&server, "server", "", "node address (default IOP_SERVER)")
-	cmd.AddCommand(status)
+	cmd.AddCommand(status, licenceCmd(g), capCmd(g))
 	return cmd
 }

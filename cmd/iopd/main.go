@@ -27,6 +27,8 @@ func main() {
 	flag.StringVar(&cfg.Loc, "location", "", "the node's declared location, LAT,LON in degrees")
 	flag.StringVar(&cfg.Name, "name", "", "a label for logs and status")
 	flag.IntVar(&cfg.MaxHosted, "max-hosted", 0, "hosted identities quota (default and maximum 20,000)")
+	flag.StringVar(&cfg.Chain, "chain", "", `token chain network to run: main, test or devnet ("" or "off": none)`)
+	flag.BoolVar(&cfg.Mine, "mine", false, "mine with the node key whenever it holds a licence on the chain")
 	flag.StringVar(&level, "log", "info", "log level: debug, info, warn, error")
 	flag.Parse()
 	if configFile != "" {
@@ -48,6 +50,10 @@ func main() {
 				fc.MaxHosted = cfg.MaxHosted
 			case "turn":
 				fc.TURN = cfg.TURN
+			case "chain":
+				fc.Chain = cfg.Chain
+			case "mine":
+				fc.Mine = cfg.Mine
 			}
 		})
 		cfg = fc

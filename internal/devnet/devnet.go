@@ -23,6 +23,7 @@ import (
 
 	"github.com/iop-go/iop/graph"
 	"github.com/iop-go/iop/identity"
+	"github.com/iop-go/iop/internal/chain/chaincfg"
 	"github.com/iop-go/iop/internal/node"
 	"github.com/iop-go/iop/internal/procstat"
 )
@@ -210,8 +211,15 @@ func (d *Devnet) startNode(i int) (*node.Node, NodeInfo, error) {
 	if i > 0 {
 		boot = []string{d.info.Nodes[0].Addr}
 	}
+	// Every devnet node runs the devnet chain; the first mines with the
+	// first devnet miner key, whose rewards also fund the faucet.
+	var minerSeed []byte
+	if i == 0 {
+		minerSeed = chaincfg.DevnetMinerKey(0).Seed()
+	}
 	nd, err := node.New(node.Config{
 		DataDir: dir, Listen: nf.Listen, HTTP: nf.HTTP, TURN: nf.TURN, Location: loc, Name: nf.Name, Bootstrap: boot,
+		Chain: "devnet", MinerSeed: minerSeed,
 		Logger: d.cfg.Logger.With("node", nodeName(i)),
 	})
 	if err != nil {

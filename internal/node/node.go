@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -30,6 +31,8 @@ import (
 	"github.com/iop-go/iop/identity"
 	"github.com/iop-go/iop/internal/can"
 	"github.com/iop-go/iop/internal/can/canpb"
+	"github.com/iop-go/iop/internal/chain/chaincfg"
+	"github.com/iop-go/iop/internal/chain/chainnode"
 	"github.com/iop-go/iop/internal/locnet"
 	"github.com/iop-go/iop/internal/p2p"
 	"github.com/iop-go/iop/internal/profile/profileserver"
@@ -53,8 +56,21 @@ type Config struct {
 	// none.
 	TURN string `json:"turn"`
 
-	MaxHosted int          `json:"max_hosted"` // profile server quota; default 20,000
-	Logger    *slog.Logger `json:"-"`
+	MaxHosted int `json:"max_hosted"` // profile server quota; default 20,000
+	// Chain is the token chain network the node runs: "main", "test" or
+	// "devnet"; empty or "off" runs none.
+	Chain string `json:"chain"`
+	// Mine makes the node mine with its own key whenever that key holds a
+	// licence on the chain (and is under the cap).
+	Mine bool `json:"mine"`
+	// MinerSeed, when set, is the seed of the key the node mines with
+	// instead of its own (devnets use the well-known devnet miner keys);
+	// it also pays the devnet faucet.
+	MinerSeed []byte `json:"-"`
+	// ChainParams, when set, replaces the parameters of Chain (tests run a
+	// devnet with faster blocks).
+	ChainParams *chaincfg.Params `json:"-"`
+	Logger      *slog.Logger     `json:"-"`
 }
 
 // DefaultListen are the listen addresses of a node without configuration.
@@ -117,6 +133,9 @@ type Node struct {
 	turn    *turnserver.Server // nil when the node runs none
 	can     *can.CAN
 	loc     *locnet.Node // nil when the node has no location
+	chainDB *bbolt.DB    // nil when the node runs no chain
+	chain   atomic.Pointer[chainnode.Node]
+	params  *chaincfg.Params
 	httpLn  net.Listener
 	started time.Time
 	log     *slog.Logger
@@ -226,6 +245,20 @@ func New(cfg Config) (*Node, error) {
 	})
 	if err != nil {
 		return nil, err
+	}
+	if cfg.ChainParams != nil {
+		n.params = cfg.ChainParams
+	} else if cfg.Chain != "" && cfg.Chain != "off" {
+		if n.params, err = chaincfg.ByName(cfg.Chain); err != nil {
+			return nil, fmt.Errorf("node: --chain: %w", err)
+		}
+	}
+	if n.params != nil {
+		path := filepath.Join(cfg.DataDir, "chain-"+n.params.Name+".db")
+		n.chainDB, err = bbolt.Open(path, 0o600, &bbolt.Options{Timeout: 2 * time.Second})
+		if err != nil {
+			return nil, fmt.Errorf("node: open chain database %s: %w", path, err)
+		}
 	}
 	if cfg.HTTP != "off" {
 		n.httpLn, err = net.Listen("tcp", cfg.HTTP)
@@ -410,6 +443,14 @@ type Status struct {
 	LocNeighbours int                 `json:"loc_neighbours"`
 	LocColleagues int                 `json:"loc_colleagues"`
 	DHTPeers      int                 `json:"dht_peers"`
+	Chain         *ChainStatus        `json:"chain,omitempty"`
+}
+
+// ChainStatus is the token chain part of a node's status.
+type ChainStatus struct {
+	Network string `json:"network"`
+	Height  int64  `json:"height"`
+	Tip     string `json:"tip"`
 }
 
 // Status returns the node's status.
@@ -418,7 +459,13 @@ func (n *Node) Status() Status {
 	if n.loc != nil {
 		ln, lc = len(n.loc.Neighbours()), len(n.loc.Colleagues())
 	}
+	var cs *ChainStatus
+	if cn := n.chain.Load(); cn != nil {
+		t := cn.Chain().Tip()
+		cs = &ChainStatus{Network: n.params.Name, Height: t.Height, Tip: t.Hash.String()}
+	}
 	return Status{
+		Chain:         cs,
 		LocNeighbours: ln, LocColleagues: lc,
 		ID: n.ID(), PeerID: n.host.ID().String(), Name: n.cfg.Name, Addrs: n.Addrs(),
 		Location: n.cfg.Location.String(), Uptime: time.Since(n.started).Round(time.Second).String(),
@@ -432,6 +479,14 @@ func (n *Node) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return n.profile.Run(ctx) })
 	g.Go(func() error { return n.can.Run(ctx) })
+	if n.chainDB != nil {
+		cn, err := n.startChain(ctx)
+		if err != nil {
+			return err
+		}
+		defer cn.Close()
+		g.Go(func() error { return cn.Run(ctx) })
+	}
 	if n.loc != nil {
 		g.Go(func() error { return n.loc.Run(ctx) })
 		g.Go(func() error { return n.followNeighbours(ctx) })
@@ -473,7 +528,31 @@ func locServices(in []*canpb.Service) []locnet.Service {
 	return out
 }
 
+// startChain opens the token chain and its services on the node's host.
+func (n *Node) startChain(ctx context.Context) (*chainnode.Node, error) {
+	cfg := chainnode.Config{Params: n.params, DB: n.chainDB, Host: n.host, Logger: n.log.With("service", "chain")}
+	switch {
+	case n.cfg.MinerSeed != nil:
+		k, err := identity.NewKeyFromSeed(n.cfg.MinerSeed)
+		if err != nil {
+			return nil, fmt.Errorf("node: miner key: %w", err)
+		}
+		cfg.MinerKey, cfg.Faucet = k, k
+	case n.cfg.Mine:
+		cfg.MinerKey = n.key
+	}
+	cn, err := chainnode.New(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("node: chain: %w", err)
+	}
+	n.chain.Store(cn)
+	return cn, nil
+}
+
 func (n *Node) close() {
+	if n.chainDB != nil {
+		n.chainDB.Close()
+	}
 	if n.turn != nil {
 		n.turn.Close()
 	}
