@@ -98,11 +98,16 @@ func (a *Agent) ServeLocal(ctx context.Context) error {
 		}
 		writeJSON(w, http.StatusOK, a.Status())
 	})
-	mux.HandleFunc("GET /v1/listen", a.serveListen)
+	mux.HandleFunc("GET /v1/listen", func(w http.ResponseWriter, r *http.Request) {
+		// A listen stream ends with the request or with the agent.
+		lctx, cancel := context.WithCancel(r.Context())
+		defer cancel()
+		stop := context.AfterFunc(ctx, cancel)
+		defer stop()
+		a.serveListen(w, r.WithContext(lctx))
+	})
 	mux.HandleFunc("GET /v1/conn/{id}", a.serveConn)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
-		// Streaming requests (listen) end with the agent.
-		BaseContext: func(net.Listener) context.Context { return ctx }}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
