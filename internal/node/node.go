@@ -266,6 +266,8 @@ func New(cfg Config) (*Node, error) {
 			return nil, fmt.Errorf("node: HTTP API on %s: %w (choose another with --http)", cfg.HTTP, err)
 		}
 	}
+	// Clients may call as soon as New returns.
+	n.profile.Start()
 	ok = true
 	return n, nil
 }
@@ -479,17 +481,21 @@ func (n *Node) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return n.profile.Run(ctx) })
 	g.Go(func() error { return n.can.Run(ctx) })
-	if n.chainDB != nil {
-		cn, err := n.startChain(ctx)
-		if err != nil {
-			return err
-		}
-		defer cn.Close()
-		g.Go(func() error { return cn.Run(ctx) })
-	}
 	if n.loc != nil {
 		g.Go(func() error { return n.loc.Run(ctx) })
 		g.Go(func() error { return n.followNeighbours(ctx) })
+	}
+	if n.chainDB != nil {
+		g.Go(func() error {
+			start := time.Now()
+			cn, err := n.startChain(ctx)
+			if err != nil {
+				return err
+			}
+			defer cn.Close()
+			n.log.Debug("chain started", "took", time.Since(start))
+			return cn.Run(ctx)
+		})
 	}
 	if n.httpLn != nil {
 		mux := http.NewServeMux()
