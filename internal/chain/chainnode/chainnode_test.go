@@ -18,6 +18,7 @@ import (
 	"github.com/iop-go/iop/internal/chain/chainapi"
 	"github.com/iop-go/iop/internal/chain/chaincfg"
 	"github.com/iop-go/iop/internal/chain/chainnode"
+	"github.com/iop-go/iop/internal/chain/consensus"
 	"github.com/iop-go/iop/internal/chain/types"
 	"github.com/iop-go/iop/internal/p2p"
 )
@@ -152,4 +153,82 @@ func TestDevnetPayments(t *testing.T) {
 	if hdrA.Hash() != hdrB.Hash() {
 		t.Fatal("the nodes disagree on the block with the payment")
 	}
+}
+
+// TestLicensedMining: a node whose key holds no licence does not mine;
+// once an administrator licences the key, its blocks appear on the chain.
+func TestLicensedMining(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	p := fastDevnet()
+	miner := keyOf(t, chaincfg.DevnetMinerKey(0))
+	a, ha := startNode(t, ctx, p, miner)
+	newKey, _ := identity.GenerateKey(rand.Reader)
+	b, hb := startNode(t, ctx, p, newKey)
+	if err := hb.Connect(ctx, peer.AddrInfo{ID: ha.ID(), Addrs: ha.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, time.Minute, "mature coinbases", func() bool { return a.Chain().Tip().Height > p.CoinbaseMaturity+2 })
+
+	// The administrator gets tokens for the fee, then licences the key.
+	hc, err := p2p.New(p2p.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hc.Close()
+	admin := keyOf(t, chaincfg.DevnetAdminKey(0))
+	w, err := client.OpenWallet(ctx, hc, peer.AddrInfo{ID: ha.ID(), Addrs: ha.Addrs()}, admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := w.API().Do(ctx, chainapi.Request{Op: chainapi.OpFaucet, Address: w.AddressText(), Amount: chaincfg.Units})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.WaitConfirmed(ctx, *resp.TxID, 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	before := b.Chain().Tip().Height
+	if minedBy(t, b, [32]byte(newKey.Public()), before) {
+		t.Fatal("an unlicensed key mined a block")
+	}
+	pl := consensus.Payload{Admin: &consensus.Admin{Op: consensus.AdminAddLicence, Key: [32]byte(newKey.Public())}}
+	tx, err := w.Build(ctx, nil, pl.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := w.Submit(ctx, tx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := w.WaitConfirmed(ctx, id, 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, time.Minute, "a block by the newly licensed key", func() bool {
+		return minedBy(t, b, [32]byte(newKey.Public()), b.Chain().Tip().Height)
+	})
+	// The licence takes effect only after the block that carries it.
+	if minedBy(t, a, [32]byte(newKey.Public()), st.Height) {
+		t.Fatalf("the key mined a block at or before its licence at height %d", st.Height)
+	}
+}
+
+// minedBy reports whether key mined any main-chain block up to height.
+func minedBy(t *testing.T, n *chainnode.Node, key [32]byte, height int64) bool {
+	t.Helper()
+	for h := int64(1); h <= height; h++ {
+		hdr, ok := n.Chain().HeaderByHeight(h)
+		if !ok {
+			return false
+		}
+		b, err := n.Chain().BlockByHash(hdr.Hash())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b.Txs[0].Coinbase.Miner == key {
+			return true
+		}
+	}
+	return false
 }
