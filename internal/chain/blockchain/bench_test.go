@@ -114,20 +114,37 @@ func BenchmarkProcessBlock2000(b *testing.B) {
 	for i := range 2000 {
 		txs = append(txs, g.Tx(m0, []types.OutPoint{{Tx: cbID, Index: uint32(i)}}, []types.TxOut{{Value: total/2000 - 100, Address: a0}}, nil))
 	}
-	// A fresh chain per iteration (untimed) receives the big block.
+	// A fresh chain per iteration (untimed) receives the big block: cold,
+	// or with every transaction's signatures verified before (as the
+	// mempool does), through the signature cache.
 	big := g.Next(tip.Hash(), chaintest.Spec{Txs: txs})
-	for b.Loop() {
-		b.StopTimer()
-		c := benchChain(b, g, false)
-		for _, blk := range pre {
-			if _, err := c.ProcessBlock(blk); err != nil {
-				b.Fatal(err)
+	for _, warm := range []bool{false, true} {
+		name := "cold"
+		if warm {
+			name = "mempool-verified"
+		}
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				b.StopTimer()
+				c := benchChain(b, g, false)
+				for _, blk := range pre {
+					if _, err := c.ProcessBlock(blk); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if warm {
+					cache := consensus.NewSigCache(4096)
+					for _, tx := range txs {
+						cache.Add(tx.ID())
+					}
+					c.state.Sigs = cache
+				}
+				b.StartTimer()
+				if res, err := c.ProcessBlock(big); err != nil || !res.MainChain {
+					b.Fatalf("ProcessBlock = %+v, %v", res, err)
+				}
 			}
-		}
-		b.StartTimer()
-		if res, err := c.ProcessBlock(big); err != nil || !res.MainChain {
-			b.Fatalf("ProcessBlock = %+v, %v", res, err)
-		}
+		})
 	}
 }
 

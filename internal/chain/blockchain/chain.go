@@ -52,6 +52,9 @@ type Config struct {
 	// SigWorkers is the number of goroutines verifying signatures (0:
 	// GOMAXPROCS).
 	SigWorkers int
+	// SigCache, when set, skips verifying the signatures of transactions
+	// the mempool already verified (see consensus.SigCache).
+	SigCache *consensus.SigCache
 }
 
 // Tip names a block of the main chain.
@@ -172,6 +175,7 @@ func New(cfg Config) (*Chain, error) {
 		return nil, fmt.Errorf("blockchain: load: %w", err)
 	}
 	c.state.SigWorkers = cfg.SigWorkers
+	c.state.Sigs = cfg.SigCache
 	c.resumeBestChain()
 	c.events = nil
 	return c, nil

@@ -56,6 +56,7 @@ type Node struct {
 	pool  *mempool.Pool
 	sync  *netsync.Sync
 	api   *chainapi.Server
+	sigs  *consensus.SigCache
 	tips  chan struct{} // a token per tip change, for the miner
 
 	mu      sync.Mutex                                          // guards the indexes
@@ -80,7 +81,9 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	n := &Node{cfg: cfg, p: cfg.Params, log: cfg.Logger, tips: make(chan struct{}, 1),
 		byAddr: make(map[types.Address]map[types.OutPoint]consensus.Coin), txAt: make(map[types.Hash]int64),
 		frozen: make(map[types.OutPoint]frozenCoin)}
-	ch, err := blockchain.New(blockchain.Config{Params: cfg.Params, DB: cfg.DB, Logger: cfg.Logger, OnTipChange: n.onTip})
+	// Transactions the mempool verified are not verified again in blocks.
+	n.sigs = consensus.NewSigCache(sigCacheSize)
+	ch, err := blockchain.New(blockchain.Config{Params: cfg.Params, DB: cfg.DB, Logger: cfg.Logger, OnTipChange: n.onTip, SigCache: n.sigs})
 	if err != nil {
 		return nil, err
 	}
@@ -93,7 +96,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n.sync, err = netsync.New(ctx, netsync.Config{Host: cfg.Host, Network: cfg.Params.Name, Chain: syncChain{ch}, Mempool: n.pool,
+	n.sync, err = netsync.New(ctx, netsync.Config{Host: cfg.Host, Network: cfg.Params.Name, Chain: syncChain{ch}, Mempool: verifiedPool{n},
 		Logger: cfg.Logger, Progress: n.progress})
 	if err != nil {
 		return nil, err
@@ -106,6 +109,22 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	tip := ch.Tip()
 	n.log.Info("chain loaded", "network", cfg.Params.Name, "height", tip.Height, "tip", tip.Hash)
 	return n, nil
+}
+
+// sigCacheSize bounds the signature cache: more than a full mempool's
+// worth of typical transactions.
+const sigCacheSize = 100_000
+
+// verifiedPool is the mempool whose accepted transactions enter the
+// signature cache (Accept verified every signature).
+type verifiedPool struct{ n *Node }
+
+func (v verifiedPool) Accept(tx *types.Tx) error {
+	if err := v.n.pool.Accept(tx); err != nil {
+		return err
+	}
+	v.n.sigs.Add(tx.ID())
+	return nil
 }
 
 // Chain is the node's block chain.
@@ -263,7 +282,7 @@ func (n *Node) utxos(a types.Address) []chainapi.UTXO {
 
 // Submit checks tx into the mempool and gossips it.
 func (n *Node) Submit(tx *types.Tx) error {
-	if err := n.pool.Accept(tx); err != nil {
+	if err := (verifiedPool{n}).Accept(tx); err != nil {
 		return err
 	}
 	if err := n.sync.PublishTx(tx); err != nil {

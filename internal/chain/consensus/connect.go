@@ -324,7 +324,11 @@ func (s *State) applyTx(tx *types.Tx, i int, height int64, jobs *[]sigJob) (uint
 		return 0, ruleErr(ErrUnfinalizedTx, "transaction %d locked until height %d, block %d", i, tx.LockTime, height)
 	}
 	id := tx.ID()
-	msg := tx.SigHash(p.Magic)
+	cached := s.Sigs.Has(id)
+	var msg []byte
+	if !cached {
+		msg = tx.SigHash(p.Magic)
+	}
 	var in uint64
 	admin := false
 	for k := range tx.Inputs {
@@ -344,7 +348,9 @@ func (s *State) applyTx(tx *types.Tx, i int, height int64, jobs *[]sigJob) (uint
 		s.spendCoin(txin.Prev, c)
 		s.onSpend(txin.Prev, height)
 		admin = admin || isAdmin(p, txin.PubKey)
-		*jobs = append(*jobs, sigJob{pub: txin.PubKey[:], domain: types.DomainTx, msg: msg, sig: txin.Sig[:], tx: i, in: k})
+		if !cached {
+			*jobs = append(*jobs, sigJob{pub: txin.PubKey[:], domain: types.DomainTx, msg: msg, sig: txin.Sig[:], tx: i, in: k})
+		}
 	}
 	var out uint64
 	for _, o := range tx.Outputs {

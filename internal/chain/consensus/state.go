@@ -127,6 +127,9 @@ type State struct {
 	// SigWorkers is the number of goroutines verifying a block's
 	// signatures; 0 means GOMAXPROCS.
 	SigWorkers int
+	// Sigs, when set, holds transactions whose signatures verified before
+	// (in the mempool); their signatures are not verified again.
+	Sigs *SigCache
 }
 
 // NewState returns the empty state before genesis (height -1).
