@@ -295,6 +295,9 @@ func chainCmd(g *globals) *cobra.Command {
 				}
 				fmt.Fprintf(w, "cap:        %s\nlicences:   %d %s\nmempool:    %d txs, %d bytes\n",
 					cap, len(s.Licences), strings.Join(s.Licences, " "), s.MempoolTxs, s.MempoolBytes)
+				if s.Syncing {
+					fmt.Fprintln(w, "syncing:    catching up with peers")
+				}
 			})
 		},
 	}
