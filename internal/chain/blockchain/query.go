@@ -90,6 +90,7 @@ type Template struct {
 	Height         int64
 	Bits           uint32
 	MedianTimePast int64         // the block's time must be after it
+	MinTime        int64         // the earliest valid timestamp (median time past, time-warp rules)
 	Payments       []types.TxOut // the coinbase's first outputs, exactly
 	Subsidy        uint64        // the most the miner outputs may claim besides fees
 }
@@ -102,7 +103,7 @@ func (c *Chain) Template() Template {
 	view := chainView{c, tip}
 	pay, sub := c.state.NextCoinbase()
 	return Template{Prev: tip.hash, Height: tip.height + 1, Bits: c.e.NextBits(c.p, view),
-		MedianTimePast: consensus.MedianTimePast(c.p, view), Payments: pay, Subsidy: sub}
+		MedianTimePast: consensus.MedianTimePast(c.p, view), MinTime: consensus.MinTime(c.p, view), Payments: pay, Subsidy: sub}
 }
 
 // MinerWindowCount is the number of blocks key mined among the last

@@ -365,7 +365,7 @@ func (n *Node) mineOne(ctx context.Context) error {
 	txs := n.pool.Select(types.MaxBlockSize / 2)
 	txs, fees := n.withFees(txs)
 	tm := miner.Template{Magic: n.p.Magic, Version: 1, Height: t.Height, Prev: t.Prev, Bits: t.Bits,
-		Time: max(now, t.MedianTimePast+1), Payments: t.Payments, Subsidy: t.Subsidy, Txs: txs, Fees: fees, Miner: n.cfg.MinerKey}
+		Time: max(now, t.MinTime), Payments: t.Payments, Subsidy: t.Subsidy, Txs: txs, Fees: fees, Miner: n.cfg.MinerKey}
 	b, err := miner.Solve(ctx, tm, 1, func() bool { return n.chain.Tip().Hash != t.Prev }, nil)
 	if err != nil {
 		return err

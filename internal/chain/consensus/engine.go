@@ -108,8 +108,20 @@ func Cap(p *chaincfg.Params, st *State) uint64 {
 	return (f*uint64(p.CapWindow) + n - 1) / n
 }
 
+// MaxTimeWarp is how far before its parent the first block of a retarget
+// period may be dated.
+const MaxTimeWarp = 2 * time.Hour
+
 // CheckTime checks h's timestamp: after the median time of the last
 // MedianTimeBlocks blocks of parent and at most MaxTimeOffset after now.
+//
+// On retargeting networks it also closes the time-warp attack (a period's
+// first block backdated far before its parent, so that every period
+// measures a long timespan and difficulty falls without bound while the
+// median time past barely moves), with the two rules BIP54 proposes for
+// bitcoin: the first block of a period may be at most MaxTimeWarp before
+// its parent, and the last block of a period may not be earlier than the
+// period's first block (no negative timespans).
 func CheckTime(p *chaincfg.Params, h *types.Header, parent HeaderChain, now time.Time) error {
 	mtp := MedianTimePast(p, parent)
 	if h.Time <= mtp {
@@ -118,7 +130,39 @@ func CheckTime(p *chaincfg.Params, h *types.Header, parent HeaderChain, now time
 	if limit := now.Add(p.MaxTimeOffset).Unix(); h.Time > limit {
 		return ruleErr(ErrTimeTooNew, "timestamp %d beyond now+%v (%d)", h.Time, p.MaxTimeOffset, limit)
 	}
+	if p.NoRetarget || p.RetargetInterval <= 1 {
+		return nil
+	}
+	height := parent.Height() + 1
+	if height%p.RetargetInterval == 0 {
+		prev := parent.HeaderAt(parent.Height()).Time
+		if min := prev - int64(MaxTimeWarp/time.Second); h.Time < min {
+			return ruleErr(ErrTimeWarp, "first block of a retarget period dated %d, more than %v before its parent (%d)", h.Time, MaxTimeWarp, prev)
+		}
+	}
+	if (height+1)%p.RetargetInterval == 0 {
+		first := parent.HeaderAt(height - (p.RetargetInterval - 1)).Time
+		if h.Time < first {
+			return ruleErr(ErrTimeWarp, "last block of a retarget period dated %d, before the period's first block (%d)", h.Time, first)
+		}
+	}
 	return nil
+}
+
+// MinTime is the earliest timestamp the block after parent may carry.
+func MinTime(p *chaincfg.Params, parent HeaderChain) int64 {
+	t := MedianTimePast(p, parent) + 1
+	if p.NoRetarget || p.RetargetInterval <= 1 {
+		return t
+	}
+	height := parent.Height() + 1
+	if height%p.RetargetInterval == 0 {
+		t = max(t, parent.HeaderAt(parent.Height()).Time-int64(MaxTimeWarp/time.Second))
+	}
+	if (height+1)%p.RetargetInterval == 0 {
+		t = max(t, parent.HeaderAt(height-(p.RetargetInterval-1)).Time)
+	}
+	return t
 }
 
 // MedianTimePast is the median timestamp of the last MedianTimeBlocks

@@ -64,6 +64,9 @@ const (
 	ErrCCDepositTooSmall // output 0 below CCDepositMin (or missing)
 	ErrCCUnknownContract // vote for a contract that does not exist
 	ErrCCVoteWindow      // vote outside the contract's voting period
+
+	// Time-warp defence (retargeting networks).
+	ErrTimeWarp // a period's first block too far before its parent, or its last block before its first
 )
 
 var codeNames = map[ErrorCode]string{
@@ -109,6 +112,7 @@ var codeNames = map[ErrorCode]string{
 	ErrCCDepositTooSmall:    "ErrCCDepositTooSmall",
 	ErrCCUnknownContract:    "ErrCCUnknownContract",
 	ErrCCVoteWindow:         "ErrCCVoteWindow",
+	ErrTimeWarp:             "ErrTimeWarp",
 }
 
 func (c ErrorCode) String() string {
