@@ -69,9 +69,9 @@ func (g *globals) txWallet(ctx context.Context, f *txFlags) (*client.Wallet, fun
 	return w, func() { h.Close() }, nil
 }
 
-// submitPayload builds, signs and submits a transaction with outs and a
-// payload, then follows it.
-func (g *globals) submitPayload(cmd *cobra.Command, f *txFlags, outs func(w *client.Wallet) []types.TxOut, pl consensus.Payload) error {
+// submitPayload builds, signs and submits a transaction with the outputs
+// and payload build makes for the wallet's network, then follows it.
+func (g *globals) submitPayload(cmd *cobra.Command, f *txFlags, build func(w *client.Wallet) ([]types.TxOut, consensus.Payload, error)) error {
 	ctx, cancel := context.WithTimeout(cmd.Context(), 10*time.Minute)
 	defer cancel()
 	w, done, err := g.txWallet(ctx, f)
@@ -79,7 +79,11 @@ func (g *globals) submitPayload(cmd *cobra.Command, f *txFlags, outs func(w *cli
 		return err
 	}
 	defer done()
-	tx, err := w.Build(ctx, outs(w), pl.Encode())
+	outs, pl, err := build(w)
+	if err != nil {
+		return err
+	}
+	tx, err := w.Build(ctx, outs, pl.Encode())
 	if errors.Is(err, client.ErrInsufficientFunds) && f.devnetAdmin >= 0 {
 		return fmt.Errorf("%w; fund the devnet administrator first: iop wallet faucet --to %s", err, w.AddressText())
 	}
@@ -93,13 +97,19 @@ func (g *globals) submitPayload(cmd *cobra.Command, f *txFlags, outs func(w *cli
 	return g.follow(ctx, w, id, f.wait, f.confs)
 }
 
-func parseMinerKey(s string) ([32]byte, error) {
-	var k [32]byte
+// parseMiner reads a miner as its address on the wallet's network, or as
+// its Ed25519 public key in hex (licences name the key's address).
+func parseMiner(w *client.Wallet, s string) ([32]byte, error) {
+	prefix := w.Params().AddressPrefix
+	if strings.HasPrefix(s, prefix+"1") {
+		a, err := types.ParseAddress(prefix, s)
+		return [32]byte(a), err
+	}
 	b, err := hex.DecodeString(s)
 	if err != nil || len(b) != 32 {
-		return k, fmt.Errorf("miner key %q: want the miner's Ed25519 public key, 64 hex characters (iop id show --json prints public_key)", s)
+		return [32]byte{}, fmt.Errorf("miner %q: want its address (%s1..., as iop wallet new prints) or its Ed25519 public key in hex", s, prefix)
 	}
-	return [32]byte(b), nil
+	return [32]byte(types.AddressOf(b)), nil
 }
 
 func licenceCmd(g *globals) *cobra.Command {
@@ -108,19 +118,17 @@ func licenceCmd(g *globals) *cobra.Command {
 		name string
 		code byte
 		what string
-	}{{"add", consensus.AdminAddLicence, "Licence a miner key"}, {"remove", consensus.AdminRemoveLicence, "Revoke a miner key's licence"}} {
+	}{{"add", consensus.AdminAddLicence, "Licence a miner's address"}, {"remove", consensus.AdminRemoveLicence, "Revoke a miner address's licence"}} {
 		var f txFlags
 		c := &cobra.Command{
-			Use:   op.name + " MINER_PUBLIC_KEY",
+			Use:   op.name + " ADDRESS|PUBLIC_KEY",
 			Short: op.what + " (an administrator transaction; effective from the block after it)",
 			Args:  cobra.ExactArgs(1),
 			RunE: func(cmd *cobra.Command, args []string) error {
-				k, err := parseMinerKey(args[0])
-				if err != nil {
-					return err
-				}
-				return g.submitPayload(cmd, &f, func(*client.Wallet) []types.TxOut { return nil },
-					consensus.Payload{Admin: &consensus.Admin{Op: op.code, Key: k}})
+				return g.submitPayload(cmd, &f, func(w *client.Wallet) ([]types.TxOut, consensus.Payload, error) {
+					a, err := parseMiner(w, args[0])
+					return nil, consensus.Payload{Admin: &consensus.Admin{Op: op.code, Key: a}}, err
+				})
 			},
 		}
 		f.add(c, true)
@@ -141,8 +149,9 @@ func capCmd(g *globals) *cobra.Command {
 			if err != nil || n < 1 || n > 255 {
 				return fmt.Errorf("factor %q: want a whole number from 1 to 255", args[0])
 			}
-			return g.submitPayload(cmd, &fe, func(*client.Wallet) []types.TxOut { return nil },
-				consensus.Payload{Admin: &consensus.Admin{Op: consensus.AdminEnableCap, Factor: uint8(n)}})
+			return g.submitPayload(cmd, &fe, func(*client.Wallet) ([]types.TxOut, consensus.Payload, error) {
+				return nil, consensus.Payload{Admin: &consensus.Admin{Op: consensus.AdminEnableCap, Factor: uint8(n)}}, nil
+			})
 		},
 	}
 	fe.add(enable, true)
@@ -151,8 +160,9 @@ func capCmd(g *globals) *cobra.Command {
 		Short: "Disable the mining cap",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return g.submitPayload(cmd, &fd, func(*client.Wallet) []types.TxOut { return nil },
-				consensus.Payload{Admin: &consensus.Admin{Op: consensus.AdminDisableCap}})
+			return g.submitPayload(cmd, &fd, func(*client.Wallet) ([]types.TxOut, consensus.Payload, error) {
+				return nil, consensus.Payload{Admin: &consensus.Admin{Op: consensus.AdminDisableCap}}, nil
+			})
 		},
 	}
 	fd.add(disable, true)
@@ -257,9 +267,9 @@ func ccCmd(g *globals) *cobra.Command {
 			if err != nil || wt == 0 {
 				return fmt.Errorf("--weight %q: want a positive number of tokens", weight)
 			}
-			return g.submitPayload(cmd, &vf, func(w *client.Wallet) []types.TxOut {
-				return []types.TxOut{{Value: wt, Address: w.Address()}}
-			}, consensus.Payload{Vote: &consensus.Vote{Contract: id, Yes: yes}})
+			return g.submitPayload(cmd, &vf, func(w *client.Wallet) ([]types.TxOut, consensus.Payload, error) {
+				return []types.TxOut{{Value: wt, Address: w.Address()}}, consensus.Payload{Vote: &consensus.Vote{Contract: id, Yes: yes}}, nil
+			})
 		},
 	}
 	vf.add(vote, false)

@@ -12,7 +12,7 @@ import (
 func adminPayload(op byte, key *identity.Key, factor uint8) []byte {
 	a := &consensus.Admin{Op: op, Factor: factor}
 	if key != nil {
-		a.Key = [32]byte(key.Public())
+		a.Key = [32]byte(types.AddressOf(key.Public()))
 	}
 	return (&consensus.Payload{Admin: a}).Encode()
 }
@@ -76,7 +76,7 @@ func TestLicenceBlocks(t *testing.T) {
 	rem := g.Tx(admin, []types.OutPoint{chaintest.Out(a3, 0)}, []types.TxOut{{Value: v2 - 400, Address: adminAddr}}, adminPayload(consensus.AdminRemoveLicence, k, 0))
 	b9 := h.accept("revoke k", g.Next(b8.Hash(), chaintest.Spec{Txs: []*types.Tx{rem}}))
 	h.reject("revoked miner", g.Next(b9.Hash(), chaintest.Spec{Miner: k}), consensus.ErrUnlicensedMiner)
-	if n := h.c.MinerWindowCount([32]byte(k.Public())); n != 1 {
+	if n := h.c.MinerWindowCount([32]byte(types.AddressOf(k.Public()))); n != 1 {
 		t.Fatalf("window count of k = %d, want 1", n)
 	}
 	h.accept("m0 continues", g.Next(b9.Hash(), chaintest.Spec{Miner: m0}))
@@ -120,7 +120,7 @@ func TestCapBlocks(t *testing.T) {
 	s12 := h.side("s12", g.Next(s11.Hash(), by(m0)))
 	s13 := g.Next(s12.Hash(), by(m3))
 	h.reorg("side branch wins", s13, 2)
-	if n := h.c.MinerWindowCount([32]byte(m1.Public())); n != 2 { // window 4..13: 4, 5
+	if n := h.c.MinerWindowCount([32]byte(types.AddressOf(m1.Public()))); n != 2 { // window 4..13: 4, 5
 		t.Fatalf("m1 window count on the side branch = %d, want 2", n)
 	}
 	if got, want := h.c.StateDigest(), h.replayDigest(); got != want {
@@ -129,7 +129,7 @@ func TestCapBlocks(t *testing.T) {
 	b13 := h.side("b13", g.Next(b12.Hash(), by(m0)))
 	b14 := g.Next(b13.Hash(), by(m2))
 	h.reorg("main branch wins back", b14, 3)
-	if n := h.c.MinerWindowCount([32]byte(m1.Public())); n != 2 { // window 5..14: 5, 12
+	if n := h.c.MinerWindowCount([32]byte(types.AddressOf(m1.Public()))); n != 2 { // window 5..14: 5, 12
 		t.Fatalf("m1 window count = %d, want 2", n)
 	}
 	if got, want := h.c.StateDigest(), h.replayDigest(); got != want {

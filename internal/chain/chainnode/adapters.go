@@ -149,7 +149,7 @@ func (b backend) Status() chainapi.Status {
 		out.Time = hdr.Time
 	}
 	for _, k := range st.Licences {
-		out.Licences = append(out.Licences, types.Hash(k).String())
+		out.Licences = append(out.Licences, types.Address(k).Encode(b.n.p.AddressPrefix))
 	}
 	b.n.mu.Lock()
 	out.Syncing = b.n.syncing

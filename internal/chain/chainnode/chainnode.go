@@ -297,7 +297,7 @@ func (n *Node) Run(ctx context.Context) error {
 		<-ctx.Done()
 		return nil
 	}
-	key := [32]byte(n.cfg.MinerKey.Public())
+	key := [32]byte(types.AddressOf(n.cfg.MinerKey.Public())) // licences name addresses
 	waiting := ""
 	for ctx.Err() == nil {
 		if why := n.cannotMine(key); why != "" {

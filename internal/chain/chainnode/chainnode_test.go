@@ -192,7 +192,7 @@ func TestLicensedMining(t *testing.T) {
 	if minedBy(t, b, [32]byte(newKey.Public()), before) {
 		t.Fatal("an unlicensed key mined a block")
 	}
-	pl := consensus.Payload{Admin: &consensus.Admin{Op: consensus.AdminAddLicence, Key: [32]byte(newKey.Public())}}
+	pl := consensus.Payload{Admin: &consensus.Admin{Op: consensus.AdminAddLicence, Key: [32]byte(types.AddressOf(newKey.Public()))}}
 	tx, err := w.Build(ctx, nil, pl.Encode())
 	if err != nil {
 		t.Fatal(err)

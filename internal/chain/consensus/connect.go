@@ -208,7 +208,7 @@ func (s *State) ConnectGenesis(b *types.Block) (*Undo, error) {
 		if len(k) != 32 {
 			return nil, fmt.Errorf("initial licence key of %d bytes", len(k))
 		}
-		s.setLicence([32]byte(k), true)
+		s.setLicence([32]byte(types.AddressOf(k)), true)
 	}
 	if s.p.CapEnabled {
 		s.setCapFactor(uint8(min(max(s.p.DefaultCapFactor, 1), 255)))
@@ -223,7 +223,7 @@ func (s *State) ConnectGenesis(b *types.Block) (*Undo, error) {
 	}
 	s.setIssued(minted)
 	if cb := b.Txs[0].Coinbase; cb != nil {
-		s.recordMiner(0, cb.Miner)
+		s.recordMiner(0, [32]byte(types.AddressOf(cb.Miner[:])))
 	}
 	s.setTip(0, b.Hash())
 	return u, nil
@@ -307,7 +307,7 @@ func (s *State) Connect(e Engine, b *types.Block) (u *Undo, err error) {
 		s.addCoin(op, Coin{Value: o.Value, Address: o.Address, Height: height, Coinbase: true})
 	}
 	s.setIssued(s.issued + paid + (minerOut - min(minerOut, fees)))
-	s.recordMiner(height, cb.Miner)
+	s.recordMiner(height, [32]byte(types.AddressOf(cb.Miner[:])))
 
 	if err := verifySigs(jobs, s.SigWorkers); err != nil {
 		return nil, err

@@ -75,7 +75,7 @@ func (e LicensedPoW) CheckHeader(p *chaincfg.Params, h *types.Header, parent Hea
 }
 
 // CheckProducer applies the licence and cap rules from
-// LicenceActivationHeight on: the coinbase's miner key must hold a licence
+// LicenceActivationHeight on: the address of the coinbase's miner key must hold a licence
 // in the state before the block, and when the cap is enabled it must have
 // mined fewer than Cap blocks of the last CapWindow. No key is exempt.
 func (LicensedPoW) CheckProducer(p *chaincfg.Params, b *types.Block, st *State) error {
@@ -83,9 +83,11 @@ func (LicensedPoW) CheckProducer(p *chaincfg.Params, b *types.Block, st *State) 
 	if height < p.LicenceActivationHeight {
 		return nil
 	}
-	miner := b.Txs[0].Coinbase.Miner
+	// Licences name addresses (the network ID of the miner's key), as the
+	// 2017 chain licensed addresses; the coinbase proves the key.
+	miner := [32]byte(types.AddressOf(b.Txs[0].Coinbase.Miner[:]))
 	if !st.Licensed(miner) {
-		return ruleErr(ErrUnlicensedMiner, "block %d: miner %x holds no licence", height, miner[:8])
+		return ruleErr(ErrUnlicensedMiner, "block %d: miner address %x holds no licence", height, miner[:8])
 	}
 	if c := Cap(p, st); c > 0 {
 		if n := st.WindowCount(miner); uint64(n) >= c {

@@ -29,7 +29,7 @@ const MaxBeneficiaries = 8
 // Admin is an administrator operation.
 type Admin struct {
 	Op     byte
-	Key    [32]byte // miner public key for AdminAddLicence / AdminRemoveLicence
+	Key    [32]byte // the miner's address (network ID of its key) for AdminAddLicence / AdminRemoveLicence
 	Factor uint8    // cap factor for AdminEnableCap (1..255)
 }
 

@@ -33,7 +33,7 @@ func TestUndoRoundTrip(t *testing.T) {
 	}
 	k := chaintest.NewKey(t)
 	add := g.Tx(admin, []types.OutPoint{chaintest.MinerOut(blocks[0])}, []types.TxOut{{Value: 100, Address: adminAddr}},
-		(&consensus.Payload{Admin: &consensus.Admin{Op: consensus.AdminAddLicence, Key: [32]byte(k.Public())}}).Encode())
+		(&consensus.Payload{Admin: &consensus.Admin{Op: consensus.AdminAddLicence, Key: [32]byte(types.AddressOf(k.Public()))}}).Encode())
 	enable := g.Tx(admin, []types.OutPoint{chaintest.MinerOut(blocks[1])}, []types.TxOut{{Value: 100, Address: adminAddr}},
 		(&consensus.Payload{Admin: &consensus.Admin{Op: consensus.AdminEnableCap, Factor: 3}}).Encode())
 	prop := g.Tx(m0, []types.OutPoint{chaintest.MinerOut(blocks[4])}, []types.TxOut{{Value: 1000, Address: a0}, {Value: 5000, Address: a0}},
