@@ -33,6 +33,7 @@ import (
 	"github.com/iop-go/iop/internal/can/canpb"
 	"github.com/iop-go/iop/internal/chain/chaincfg"
 	"github.com/iop-go/iop/internal/chain/chainnode"
+	"github.com/iop-go/iop/internal/chain/types"
 	"github.com/iop-go/iop/internal/locnet"
 	"github.com/iop-go/iop/internal/p2p"
 	"github.com/iop-go/iop/internal/profile/profileserver"
@@ -453,6 +454,9 @@ type ChainStatus struct {
 	Network string `json:"network"`
 	Height  int64  `json:"height"`
 	Tip     string `json:"tip"`
+	// Address is the token address of the node's key: the address to
+	// licence for iopd --mine.
+	Address string `json:"address"`
 }
 
 // Status returns the node's status.
@@ -464,7 +468,8 @@ func (n *Node) Status() Status {
 	var cs *ChainStatus
 	if cn := n.chain.Load(); cn != nil {
 		t := cn.Chain().Tip()
-		cs = &ChainStatus{Network: n.params.Name, Height: t.Height, Tip: t.Hash.String()}
+		cs = &ChainStatus{Network: n.params.Name, Height: t.Height, Tip: t.Hash.String(),
+			Address: types.AddressOf(n.key.Public()).Encode(n.params.AddressPrefix)}
 	}
 	return Status{
 		Chain:         cs,
