@@ -83,6 +83,8 @@ type Config struct {
 	MaxUnacked          int           // default 20 unacknowledged relayed messages per side
 	MaxCallsPerIdentity int           // default 16 calls being set up to one callee at a time
 	RelayRate           rate.Limit    // default 8 MiB/s: bytes one side of a call may relay per second
+	MaxRelations        int           // default 2,000 public edges per identity (the protocol maximum)
+	RelationsBudget     int           // default just under a frame: bytes of proofs in one related-identities answer
 
 	Now func() time.Time // default time.Now
 }
@@ -147,6 +149,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.RelayRate == 0 {
 		c.RelayRate = 8 << 20
+	}
+	if c.MaxRelations == 0 {
+		c.MaxRelations = MaxRelations
+	}
+	if c.RelationsBudget == 0 {
+		c.RelationsBudget = RelationsBudget
 	}
 	if c.Now == nil {
 		c.Now = time.Now

@@ -340,6 +340,10 @@ var (
 	hCallService   = handler{roleClient, needVerified, (*session).callService}
 	hRelaySend     = handler{roleClient, needAny, (*session).relaySend}
 	hCloseCall     = handler{roleClient, needAny, (*session).closeCall}
+	hAddRelated    = handler{roleClient, needAuth, (*session).addRelatedIdentity}
+	hRemoveRelated = handler{roleClient, needAuth, (*session).removeRelatedIdentity}
+	hGetRelated    = handler{roleClient, needAny, (*session).getRelatedIdentities}
+	hEdgeRecord    = handler{roleClient, needAny, (*session).addEdgeRecord}
 )
 
 func handlerFor(req *wirepb.Request) (handler, bool) {
@@ -388,6 +392,14 @@ func handlerFor(req *wirepb.Request) (handler, bool) {
 		return hRelaySend, true
 	case *wirepb.Request_CloseCall:
 		return hCloseCall, true
+	case *wirepb.Request_AddRelatedIdentity:
+		return hAddRelated, true
+	case *wirepb.Request_RemoveRelatedIdentity:
+		return hRemoveRelated, true
+	case *wirepb.Request_GetRelatedIdentities:
+		return hGetRelated, true
+	case *wirepb.Request_AddEdgeRecord:
+		return hEdgeRecord, true
 	}
 	return handler{}, false
 }

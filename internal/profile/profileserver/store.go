@@ -15,6 +15,9 @@ import (
 var (
 	bucketHosted = []byte("profile/hosted") // identity ID → wirepb.HostedIdentity
 	bucketImages = []byte("profile/images") // identity ID + kind byte → image bytes
+	// bucketRelations holds public edges: recipient ID + application ID →
+	// wirepb.StoredRelation.
+	bucketRelations = []byte("profile/relations")
 )
 
 // store is the profile server's durable state in bbolt.
@@ -24,7 +27,7 @@ type store struct {
 
 func openStore(db *bbolt.DB) (*store, error) {
 	err := db.Update(func(tx *bbolt.Tx) error {
-		for _, b := range [][]byte{bucketHosted, bucketImages} {
+		for _, b := range [][]byte{bucketHosted, bucketImages, bucketRelations} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}

@@ -245,6 +245,10 @@ type Request struct {
 	//	*Request_NodeStatus
 	//	*Request_TurnCredentials
 	//	*Request_CloseCall
+	//	*Request_AddRelatedIdentity
+	//	*Request_RemoveRelatedIdentity
+	//	*Request_GetRelatedIdentities
+	//	*Request_AddEdgeRecord
 	Body          isRequest_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -510,6 +514,42 @@ func (x *Request) GetCloseCall() *CloseCallRequest {
 	return nil
 }
 
+func (x *Request) GetAddRelatedIdentity() *AddRelatedIdentityRequest {
+	if x != nil {
+		if x, ok := x.Body.(*Request_AddRelatedIdentity); ok {
+			return x.AddRelatedIdentity
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetRemoveRelatedIdentity() *RemoveRelatedIdentityRequest {
+	if x != nil {
+		if x, ok := x.Body.(*Request_RemoveRelatedIdentity); ok {
+			return x.RemoveRelatedIdentity
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetGetRelatedIdentities() *GetRelatedIdentitiesRequest {
+	if x != nil {
+		if x, ok := x.Body.(*Request_GetRelatedIdentities); ok {
+			return x.GetRelatedIdentities
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetAddEdgeRecord() *AddEdgeRecordRequest {
+	if x != nil {
+		if x, ok := x.Body.(*Request_AddEdgeRecord); ok {
+			return x.AddEdgeRecord
+		}
+	}
+	return nil
+}
+
 type isRequest_Body interface {
 	isRequest_Body()
 }
@@ -610,6 +650,22 @@ type Request_CloseCall struct {
 	CloseCall *CloseCallRequest `protobuf:"bytes,33,opt,name=close_call,json=closeCall,proto3,oneof"`
 }
 
+type Request_AddRelatedIdentity struct {
+	AddRelatedIdentity *AddRelatedIdentityRequest `protobuf:"bytes,34,opt,name=add_related_identity,json=addRelatedIdentity,proto3,oneof"`
+}
+
+type Request_RemoveRelatedIdentity struct {
+	RemoveRelatedIdentity *RemoveRelatedIdentityRequest `protobuf:"bytes,35,opt,name=remove_related_identity,json=removeRelatedIdentity,proto3,oneof"`
+}
+
+type Request_GetRelatedIdentities struct {
+	GetRelatedIdentities *GetRelatedIdentitiesRequest `protobuf:"bytes,36,opt,name=get_related_identities,json=getRelatedIdentities,proto3,oneof"`
+}
+
+type Request_AddEdgeRecord struct {
+	AddEdgeRecord *AddEdgeRecordRequest `protobuf:"bytes,37,opt,name=add_edge_record,json=addEdgeRecord,proto3,oneof"`
+}
+
 func (*Request_Ping) isRequest_Body() {}
 
 func (*Request_ListRoles) isRequest_Body() {}
@@ -658,6 +714,14 @@ func (*Request_TurnCredentials) isRequest_Body() {}
 
 func (*Request_CloseCall) isRequest_Body() {}
 
+func (*Request_AddRelatedIdentity) isRequest_Body() {}
+
+func (*Request_RemoveRelatedIdentity) isRequest_Body() {}
+
+func (*Request_GetRelatedIdentities) isRequest_Body() {}
+
+func (*Request_AddEdgeRecord) isRequest_Body() {}
+
 type Response struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Status Status                 `protobuf:"varint,1,opt,name=status,proto3,enum=iop.wire.v1.Status" json:"status,omitempty"`
@@ -695,6 +759,10 @@ type Response struct {
 	//	*Response_NodeStatus
 	//	*Response_TurnCredentials
 	//	*Response_CloseCall
+	//	*Response_AddRelatedIdentity
+	//	*Response_RemoveRelatedIdentity
+	//	*Response_GetRelatedIdentities
+	//	*Response_AddEdgeRecord
 	Body          isResponse_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -981,6 +1049,42 @@ func (x *Response) GetCloseCall() *CloseCallResponse {
 	return nil
 }
 
+func (x *Response) GetAddRelatedIdentity() *AddRelatedIdentityResponse {
+	if x != nil {
+		if x, ok := x.Body.(*Response_AddRelatedIdentity); ok {
+			return x.AddRelatedIdentity
+		}
+	}
+	return nil
+}
+
+func (x *Response) GetRemoveRelatedIdentity() *RemoveRelatedIdentityResponse {
+	if x != nil {
+		if x, ok := x.Body.(*Response_RemoveRelatedIdentity); ok {
+			return x.RemoveRelatedIdentity
+		}
+	}
+	return nil
+}
+
+func (x *Response) GetGetRelatedIdentities() *GetRelatedIdentitiesResponse {
+	if x != nil {
+		if x, ok := x.Body.(*Response_GetRelatedIdentities); ok {
+			return x.GetRelatedIdentities
+		}
+	}
+	return nil
+}
+
+func (x *Response) GetAddEdgeRecord() *AddEdgeRecordResponse {
+	if x != nil {
+		if x, ok := x.Body.(*Response_AddEdgeRecord); ok {
+			return x.AddEdgeRecord
+		}
+	}
+	return nil
+}
+
 type isResponse_Body interface {
 	isResponse_Body()
 }
@@ -1081,6 +1185,22 @@ type Response_CloseCall struct {
 	CloseCall *CloseCallResponse `protobuf:"bytes,33,opt,name=close_call,json=closeCall,proto3,oneof"`
 }
 
+type Response_AddRelatedIdentity struct {
+	AddRelatedIdentity *AddRelatedIdentityResponse `protobuf:"bytes,34,opt,name=add_related_identity,json=addRelatedIdentity,proto3,oneof"`
+}
+
+type Response_RemoveRelatedIdentity struct {
+	RemoveRelatedIdentity *RemoveRelatedIdentityResponse `protobuf:"bytes,35,opt,name=remove_related_identity,json=removeRelatedIdentity,proto3,oneof"`
+}
+
+type Response_GetRelatedIdentities struct {
+	GetRelatedIdentities *GetRelatedIdentitiesResponse `protobuf:"bytes,36,opt,name=get_related_identities,json=getRelatedIdentities,proto3,oneof"`
+}
+
+type Response_AddEdgeRecord struct {
+	AddEdgeRecord *AddEdgeRecordResponse `protobuf:"bytes,37,opt,name=add_edge_record,json=addEdgeRecord,proto3,oneof"`
+}
+
 func (*Response_Ping) isResponse_Body() {}
 
 func (*Response_ListRoles) isResponse_Body() {}
@@ -1128,6 +1248,14 @@ func (*Response_NodeStatus) isResponse_Body() {}
 func (*Response_TurnCredentials) isResponse_Body() {}
 
 func (*Response_CloseCall) isResponse_Body() {}
+
+func (*Response_AddRelatedIdentity) isResponse_Body() {}
+
+func (*Response_RemoveRelatedIdentity) isResponse_Body() {}
+
+func (*Response_GetRelatedIdentities) isResponse_Body() {}
+
+func (*Response_AddEdgeRecord) isResponse_Body() {}
 
 type PingRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -4136,6 +4264,552 @@ func (x *ProfileStatsResponse) GetStats() []*ProfileStatsItem {
 	return nil
 }
 
+// AddRelatedIdentityRequest is sent by the checked-in recipient of a card to
+// store the edge. acceptance is the recipient's graph acceptance of the card
+// for application_id (the 2017 card application), acceptance_signature its
+// signature over it.
+type AddRelatedIdentityRequest struct {
+	state               protoimpl.MessageState `protogen:"open.v1"`
+	Card                []byte                 `protobuf:"bytes,1,opt,name=card,proto3" json:"card,omitempty"`                                        // signed card bytes (graph.SignedCard.Raw)
+	CardSignature       []byte                 `protobuf:"bytes,2,opt,name=card_signature,json=cardSignature,proto3" json:"card_signature,omitempty"` // the issuer's signature over the card ID
+	Acceptance          []byte                 `protobuf:"bytes,3,opt,name=acceptance,proto3" json:"acceptance,omitempty"`
+	AcceptanceSignature []byte                 `protobuf:"bytes,4,opt,name=acceptance_signature,json=acceptanceSignature,proto3" json:"acceptance_signature,omitempty"`
+	ApplicationId       []byte                 `protobuf:"bytes,5,opt,name=application_id,json=applicationId,proto3" json:"application_id,omitempty"` // 1 to 32 bytes; must equal the acceptance's
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *AddRelatedIdentityRequest) Reset() {
+	*x = AddRelatedIdentityRequest{}
+	mi := &file_profile_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddRelatedIdentityRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddRelatedIdentityRequest) ProtoMessage() {}
+
+func (x *AddRelatedIdentityRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_profile_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddRelatedIdentityRequest.ProtoReflect.Descriptor instead.
+func (*AddRelatedIdentityRequest) Descriptor() ([]byte, []int) {
+	return file_profile_proto_rawDescGZIP(), []int{58}
+}
+
+func (x *AddRelatedIdentityRequest) GetCard() []byte {
+	if x != nil {
+		return x.Card
+	}
+	return nil
+}
+
+func (x *AddRelatedIdentityRequest) GetCardSignature() []byte {
+	if x != nil {
+		return x.CardSignature
+	}
+	return nil
+}
+
+func (x *AddRelatedIdentityRequest) GetAcceptance() []byte {
+	if x != nil {
+		return x.Acceptance
+	}
+	return nil
+}
+
+func (x *AddRelatedIdentityRequest) GetAcceptanceSignature() []byte {
+	if x != nil {
+		return x.AcceptanceSignature
+	}
+	return nil
+}
+
+func (x *AddRelatedIdentityRequest) GetApplicationId() []byte {
+	if x != nil {
+		return x.ApplicationId
+	}
+	return nil
+}
+
+type AddRelatedIdentityResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddRelatedIdentityResponse) Reset() {
+	*x = AddRelatedIdentityResponse{}
+	mi := &file_profile_proto_msgTypes[59]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddRelatedIdentityResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddRelatedIdentityResponse) ProtoMessage() {}
+
+func (x *AddRelatedIdentityResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_profile_proto_msgTypes[59]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddRelatedIdentityResponse.ProtoReflect.Descriptor instead.
+func (*AddRelatedIdentityResponse) Descriptor() ([]byte, []int) {
+	return file_profile_proto_rawDescGZIP(), []int{59}
+}
+
+// RemoveRelatedIdentityRequest removes the checked-in identity's edge stored
+// under application_id.
+type RemoveRelatedIdentityRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ApplicationId []byte                 `protobuf:"bytes,1,opt,name=application_id,json=applicationId,proto3" json:"application_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveRelatedIdentityRequest) Reset() {
+	*x = RemoveRelatedIdentityRequest{}
+	mi := &file_profile_proto_msgTypes[60]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveRelatedIdentityRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveRelatedIdentityRequest) ProtoMessage() {}
+
+func (x *RemoveRelatedIdentityRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_profile_proto_msgTypes[60]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveRelatedIdentityRequest.ProtoReflect.Descriptor instead.
+func (*RemoveRelatedIdentityRequest) Descriptor() ([]byte, []int) {
+	return file_profile_proto_rawDescGZIP(), []int{60}
+}
+
+func (x *RemoveRelatedIdentityRequest) GetApplicationId() []byte {
+	if x != nil {
+		return x.ApplicationId
+	}
+	return nil
+}
+
+type RemoveRelatedIdentityResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveRelatedIdentityResponse) Reset() {
+	*x = RemoveRelatedIdentityResponse{}
+	mi := &file_profile_proto_msgTypes[61]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveRelatedIdentityResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveRelatedIdentityResponse) ProtoMessage() {}
+
+func (x *RemoveRelatedIdentityResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_profile_proto_msgTypes[61]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveRelatedIdentityResponse.ProtoReflect.Descriptor instead.
+func (*RemoveRelatedIdentityResponse) Descriptor() ([]byte, []int) {
+	return file_profile_proto_rawDescGZIP(), []int{61}
+}
+
+// GetRelatedIdentitiesRequest lists the public edges whose recipient is
+// identity_id, in application ID order. Expired, not yet valid and revoked
+// edges are left out unless include_invalid. type_wildcard is a
+// WildcardType over the card type (empty matches all); issuer_id, when not
+// empty, keeps only the edges of that issuer. skip leaves out that many
+// matching edges first, to page through a truncated answer.
+type GetRelatedIdentitiesRequest struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	IdentityId     []byte                 `protobuf:"bytes,1,opt,name=identity_id,json=identityId,proto3" json:"identity_id,omitempty"`
+	IncludeInvalid bool                   `protobuf:"varint,2,opt,name=include_invalid,json=includeInvalid,proto3" json:"include_invalid,omitempty"`
+	TypeWildcard   string                 `protobuf:"bytes,3,opt,name=type_wildcard,json=typeWildcard,proto3" json:"type_wildcard,omitempty"`
+	IssuerId       []byte                 `protobuf:"bytes,4,opt,name=issuer_id,json=issuerId,proto3" json:"issuer_id,omitempty"`
+	Skip           uint32                 `protobuf:"varint,5,opt,name=skip,proto3" json:"skip,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *GetRelatedIdentitiesRequest) Reset() {
+	*x = GetRelatedIdentitiesRequest{}
+	mi := &file_profile_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetRelatedIdentitiesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetRelatedIdentitiesRequest) ProtoMessage() {}
+
+func (x *GetRelatedIdentitiesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_profile_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetRelatedIdentitiesRequest.ProtoReflect.Descriptor instead.
+func (*GetRelatedIdentitiesRequest) Descriptor() ([]byte, []int) {
+	return file_profile_proto_rawDescGZIP(), []int{62}
+}
+
+func (x *GetRelatedIdentitiesRequest) GetIdentityId() []byte {
+	if x != nil {
+		return x.IdentityId
+	}
+	return nil
+}
+
+func (x *GetRelatedIdentitiesRequest) GetIncludeInvalid() bool {
+	if x != nil {
+		return x.IncludeInvalid
+	}
+	return false
+}
+
+func (x *GetRelatedIdentitiesRequest) GetTypeWildcard() string {
+	if x != nil {
+		return x.TypeWildcard
+	}
+	return ""
+}
+
+func (x *GetRelatedIdentitiesRequest) GetIssuerId() []byte {
+	if x != nil {
+		return x.IssuerId
+	}
+	return nil
+}
+
+func (x *GetRelatedIdentitiesRequest) GetSkip() uint32 {
+	if x != nil {
+		return x.Skip
+	}
+	return 0
+}
+
+// GetRelatedIdentitiesResponse holds one graph.EncodeProof blob per edge;
+// truncated says more matching edges did not fit in the answer.
+type GetRelatedIdentitiesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Proofs        [][]byte               `protobuf:"bytes,1,rep,name=proofs,proto3" json:"proofs,omitempty"`
+	Truncated     bool                   `protobuf:"varint,2,opt,name=truncated,proto3" json:"truncated,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetRelatedIdentitiesResponse) Reset() {
+	*x = GetRelatedIdentitiesResponse{}
+	mi := &file_profile_proto_msgTypes[63]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetRelatedIdentitiesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetRelatedIdentitiesResponse) ProtoMessage() {}
+
+func (x *GetRelatedIdentitiesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_profile_proto_msgTypes[63]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetRelatedIdentitiesResponse.ProtoReflect.Descriptor instead.
+func (*GetRelatedIdentitiesResponse) Descriptor() ([]byte, []int) {
+	return file_profile_proto_rawDescGZIP(), []int{63}
+}
+
+func (x *GetRelatedIdentitiesResponse) GetProofs() [][]byte {
+	if x != nil {
+		return x.Proofs
+	}
+	return nil
+}
+
+func (x *GetRelatedIdentitiesResponse) GetTruncated() bool {
+	if x != nil {
+		return x.Truncated
+	}
+	return false
+}
+
+// AddEdgeRecordRequest adds a change record (graph revocation or property
+// change, signed by a party the edge type's rules allow) to every edge of
+// card record.card_id stored for recipient_id. The record authenticates
+// itself, so anyone may deliver it.
+type AddEdgeRecordRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RecipientId   []byte                 `protobuf:"bytes,1,opt,name=recipient_id,json=recipientId,proto3" json:"recipient_id,omitempty"`
+	Record        []byte                 `protobuf:"bytes,2,opt,name=record,proto3" json:"record,omitempty"`       // graph.SignedRecord.Raw
+	Signature     []byte                 `protobuf:"bytes,3,opt,name=signature,proto3" json:"signature,omitempty"` // graph.SignedRecord.Signature
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddEdgeRecordRequest) Reset() {
+	*x = AddEdgeRecordRequest{}
+	mi := &file_profile_proto_msgTypes[64]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddEdgeRecordRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddEdgeRecordRequest) ProtoMessage() {}
+
+func (x *AddEdgeRecordRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_profile_proto_msgTypes[64]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddEdgeRecordRequest.ProtoReflect.Descriptor instead.
+func (*AddEdgeRecordRequest) Descriptor() ([]byte, []int) {
+	return file_profile_proto_rawDescGZIP(), []int{64}
+}
+
+func (x *AddEdgeRecordRequest) GetRecipientId() []byte {
+	if x != nil {
+		return x.RecipientId
+	}
+	return nil
+}
+
+func (x *AddEdgeRecordRequest) GetRecord() []byte {
+	if x != nil {
+		return x.Record
+	}
+	return nil
+}
+
+func (x *AddEdgeRecordRequest) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
+type AddEdgeRecordResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Updated       uint32                 `protobuf:"varint,1,opt,name=updated,proto3" json:"updated,omitempty"` // edges the record was applied to
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddEdgeRecordResponse) Reset() {
+	*x = AddEdgeRecordResponse{}
+	mi := &file_profile_proto_msgTypes[65]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddEdgeRecordResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddEdgeRecordResponse) ProtoMessage() {}
+
+func (x *AddEdgeRecordResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_profile_proto_msgTypes[65]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddEdgeRecordResponse.ProtoReflect.Descriptor instead.
+func (*AddEdgeRecordResponse) Descriptor() ([]byte, []int) {
+	return file_profile_proto_rawDescGZIP(), []int{65}
+}
+
+func (x *AddEdgeRecordResponse) GetUpdated() uint32 {
+	if x != nil {
+		return x.Updated
+	}
+	return 0
+}
+
+// StoredRelation is a profile server's stored public edge, with the fields
+// a query filters on copied out of the proof.
+type StoredRelation struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Proof     []byte                 `protobuf:"bytes,1,opt,name=proof,proto3" json:"proof,omitempty"` // graph.EncodeProof
+	Type      string                 `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"`
+	IssuerId  []byte                 `protobuf:"bytes,3,opt,name=issuer_id,json=issuerId,proto3" json:"issuer_id,omitempty"`
+	ValidFrom int64                  `protobuf:"varint,4,opt,name=valid_from,json=validFrom,proto3" json:"valid_from,omitempty"` // ms
+	ValidTo   int64                  `protobuf:"varint,5,opt,name=valid_to,json=validTo,proto3" json:"valid_to,omitempty"`       // ms
+	Revoked   bool                   `protobuf:"varint,6,opt,name=revoked,proto3" json:"revoked,omitempty"`
+	CardId    []byte                 `protobuf:"bytes,7,opt,name=card_id,json=cardId,proto3" json:"card_id,omitempty"`
+	// hosting tags the hosting agreement the edge was stored under (a hash of
+	// its contract): edges of an earlier agreement of the identity are stale.
+	Hosting       []byte `protobuf:"bytes,8,opt,name=hosting,proto3" json:"hosting,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StoredRelation) Reset() {
+	*x = StoredRelation{}
+	mi := &file_profile_proto_msgTypes[66]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StoredRelation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StoredRelation) ProtoMessage() {}
+
+func (x *StoredRelation) ProtoReflect() protoreflect.Message {
+	mi := &file_profile_proto_msgTypes[66]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StoredRelation.ProtoReflect.Descriptor instead.
+func (*StoredRelation) Descriptor() ([]byte, []int) {
+	return file_profile_proto_rawDescGZIP(), []int{66}
+}
+
+func (x *StoredRelation) GetProof() []byte {
+	if x != nil {
+		return x.Proof
+	}
+	return nil
+}
+
+func (x *StoredRelation) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *StoredRelation) GetIssuerId() []byte {
+	if x != nil {
+		return x.IssuerId
+	}
+	return nil
+}
+
+func (x *StoredRelation) GetValidFrom() int64 {
+	if x != nil {
+		return x.ValidFrom
+	}
+	return 0
+}
+
+func (x *StoredRelation) GetValidTo() int64 {
+	if x != nil {
+		return x.ValidTo
+	}
+	return 0
+}
+
+func (x *StoredRelation) GetRevoked() bool {
+	if x != nil {
+		return x.Revoked
+	}
+	return false
+}
+
+func (x *StoredRelation) GetCardId() []byte {
+	if x != nil {
+		return x.CardId
+	}
+	return nil
+}
+
+func (x *StoredRelation) GetHosting() []byte {
+	if x != nil {
+		return x.Hosting
+	}
+	return nil
+}
+
 // HostedIdentity is a profile server's stored record of one hosted identity.
 type HostedIdentity struct {
 	state            protoimpl.MessageState `protogen:"open.v1"`
@@ -4157,7 +4831,7 @@ type HostedIdentity struct {
 
 func (x *HostedIdentity) Reset() {
 	*x = HostedIdentity{}
-	mi := &file_profile_proto_msgTypes[58]
+	mi := &file_profile_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4169,7 +4843,7 @@ func (x *HostedIdentity) String() string {
 func (*HostedIdentity) ProtoMessage() {}
 
 func (x *HostedIdentity) ProtoReflect() protoreflect.Message {
-	mi := &file_profile_proto_msgTypes[58]
+	mi := &file_profile_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4182,7 +4856,7 @@ func (x *HostedIdentity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HostedIdentity.ProtoReflect.Descriptor instead.
 func (*HostedIdentity) Descriptor() ([]byte, []int) {
-	return file_profile_proto_rawDescGZIP(), []int{58}
+	return file_profile_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *HostedIdentity) GetPublicKey() []byte {
@@ -4280,7 +4954,7 @@ type SharedProfile struct {
 
 func (x *SharedProfile) Reset() {
 	*x = SharedProfile{}
-	mi := &file_profile_proto_msgTypes[59]
+	mi := &file_profile_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4292,7 +4966,7 @@ func (x *SharedProfile) String() string {
 func (*SharedProfile) ProtoMessage() {}
 
 func (x *SharedProfile) ProtoReflect() protoreflect.Message {
-	mi := &file_profile_proto_msgTypes[59]
+	mi := &file_profile_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4305,7 +4979,7 @@ func (x *SharedProfile) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SharedProfile.ProtoReflect.Descriptor instead.
 func (*SharedProfile) Descriptor() ([]byte, []int) {
-	return file_profile_proto_rawDescGZIP(), []int{59}
+	return file_profile_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *SharedProfile) GetProfile() *SignedProfile {
@@ -4337,7 +5011,7 @@ type NeighborState struct {
 
 func (x *NeighborState) Reset() {
 	*x = NeighborState{}
-	mi := &file_profile_proto_msgTypes[60]
+	mi := &file_profile_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4349,7 +5023,7 @@ func (x *NeighborState) String() string {
 func (*NeighborState) ProtoMessage() {}
 
 func (x *NeighborState) ProtoReflect() protoreflect.Message {
-	mi := &file_profile_proto_msgTypes[60]
+	mi := &file_profile_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4362,7 +5036,7 @@ func (x *NeighborState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NeighborState.ProtoReflect.Descriptor instead.
 func (*NeighborState) Descriptor() ([]byte, []int) {
-	return file_profile_proto_rawDescGZIP(), []int{60}
+	return file_profile_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *NeighborState) GetSource() uint32 {
@@ -4416,7 +5090,7 @@ const file_profile_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\rR\x02id\x120\n" +
 	"\arequest\x18\x02 \x01(\v2\x14.iop.wire.v1.RequestH\x00R\arequest\x123\n" +
 	"\bresponse\x18\x03 \x01(\v2\x15.iop.wire.v1.ResponseH\x00R\bresponseB\x06\n" +
-	"\x04kind\"\xe5\r\n" +
+	"\x04kind\"\xd5\x10\n" +
 	"\aRequest\x12\x1c\n" +
 	"\tsignature\x18\x01 \x01(\fR\tsignature\x12.\n" +
 	"\x04ping\x18\n" +
@@ -4449,8 +5123,12 @@ const file_profile_proto_rawDesc = "" +
 	"nodeStatus\x12P\n" +
 	"\x10turn_credentials\x18  \x01(\v2#.iop.wire.v1.TurnCredentialsRequestH\x00R\x0fturnCredentials\x12>\n" +
 	"\n" +
-	"close_call\x18! \x01(\v2\x1d.iop.wire.v1.CloseCallRequestH\x00R\tcloseCallB\x06\n" +
-	"\x04body\"\xe3\x0e\n" +
+	"close_call\x18! \x01(\v2\x1d.iop.wire.v1.CloseCallRequestH\x00R\tcloseCall\x12Z\n" +
+	"\x14add_related_identity\x18\" \x01(\v2&.iop.wire.v1.AddRelatedIdentityRequestH\x00R\x12addRelatedIdentity\x12c\n" +
+	"\x17remove_related_identity\x18# \x01(\v2).iop.wire.v1.RemoveRelatedIdentityRequestH\x00R\x15removeRelatedIdentity\x12`\n" +
+	"\x16get_related_identities\x18$ \x01(\v2(.iop.wire.v1.GetRelatedIdentitiesRequestH\x00R\x14getRelatedIdentities\x12K\n" +
+	"\x0fadd_edge_record\x18% \x01(\v2!.iop.wire.v1.AddEdgeRecordRequestH\x00R\raddEdgeRecordB\x06\n" +
+	"\x04body\"\xd7\x11\n" +
 	"\bResponse\x12+\n" +
 	"\x06status\x18\x01 \x01(\x0e2\x13.iop.wire.v1.StatusR\x06status\x12\x1c\n" +
 	"\ttimestamp\x18\x02 \x01(\x03R\ttimestamp\x12\x18\n" +
@@ -4486,7 +5164,11 @@ const file_profile_proto_rawDesc = "" +
 	"nodeStatus\x12Q\n" +
 	"\x10turn_credentials\x18  \x01(\v2$.iop.wire.v1.TurnCredentialsResponseH\x00R\x0fturnCredentials\x12?\n" +
 	"\n" +
-	"close_call\x18! \x01(\v2\x1e.iop.wire.v1.CloseCallResponseH\x00R\tcloseCallB\x06\n" +
+	"close_call\x18! \x01(\v2\x1e.iop.wire.v1.CloseCallResponseH\x00R\tcloseCall\x12[\n" +
+	"\x14add_related_identity\x18\" \x01(\v2'.iop.wire.v1.AddRelatedIdentityResponseH\x00R\x12addRelatedIdentity\x12d\n" +
+	"\x17remove_related_identity\x18# \x01(\v2*.iop.wire.v1.RemoveRelatedIdentityResponseH\x00R\x15removeRelatedIdentity\x12a\n" +
+	"\x16get_related_identities\x18$ \x01(\v2).iop.wire.v1.GetRelatedIdentitiesResponseH\x00R\x14getRelatedIdentities\x12L\n" +
+	"\x0fadd_edge_record\x18% \x01(\v2\".iop.wire.v1.AddEdgeRecordResponseH\x00R\raddEdgeRecordB\x06\n" +
 	"\x04body\"'\n" +
 	"\vPingRequest\x12\x18\n" +
 	"\apayload\x18\x01 \x01(\fR\apayload\">\n" +
@@ -4679,7 +5361,45 @@ const file_profile_proto_rawDesc = "" +
 	"\ridentity_type\x18\x01 \x01(\tR\fidentityType\x12\x14\n" +
 	"\x05count\x18\x02 \x01(\rR\x05count\"K\n" +
 	"\x14ProfileStatsResponse\x123\n" +
-	"\x05stats\x18\x01 \x03(\v2\x1d.iop.wire.v1.ProfileStatsItemR\x05stats\"\xbe\x03\n" +
+	"\x05stats\x18\x01 \x03(\v2\x1d.iop.wire.v1.ProfileStatsItemR\x05stats\"\xd0\x01\n" +
+	"\x19AddRelatedIdentityRequest\x12\x12\n" +
+	"\x04card\x18\x01 \x01(\fR\x04card\x12%\n" +
+	"\x0ecard_signature\x18\x02 \x01(\fR\rcardSignature\x12\x1e\n" +
+	"\n" +
+	"acceptance\x18\x03 \x01(\fR\n" +
+	"acceptance\x121\n" +
+	"\x14acceptance_signature\x18\x04 \x01(\fR\x13acceptanceSignature\x12%\n" +
+	"\x0eapplication_id\x18\x05 \x01(\fR\rapplicationId\"\x1c\n" +
+	"\x1aAddRelatedIdentityResponse\"E\n" +
+	"\x1cRemoveRelatedIdentityRequest\x12%\n" +
+	"\x0eapplication_id\x18\x01 \x01(\fR\rapplicationId\"\x1f\n" +
+	"\x1dRemoveRelatedIdentityResponse\"\xbd\x01\n" +
+	"\x1bGetRelatedIdentitiesRequest\x12\x1f\n" +
+	"\videntity_id\x18\x01 \x01(\fR\n" +
+	"identityId\x12'\n" +
+	"\x0finclude_invalid\x18\x02 \x01(\bR\x0eincludeInvalid\x12#\n" +
+	"\rtype_wildcard\x18\x03 \x01(\tR\ftypeWildcard\x12\x1b\n" +
+	"\tissuer_id\x18\x04 \x01(\fR\bissuerId\x12\x12\n" +
+	"\x04skip\x18\x05 \x01(\rR\x04skip\"T\n" +
+	"\x1cGetRelatedIdentitiesResponse\x12\x16\n" +
+	"\x06proofs\x18\x01 \x03(\fR\x06proofs\x12\x1c\n" +
+	"\ttruncated\x18\x02 \x01(\bR\ttruncated\"o\n" +
+	"\x14AddEdgeRecordRequest\x12!\n" +
+	"\frecipient_id\x18\x01 \x01(\fR\vrecipientId\x12\x16\n" +
+	"\x06record\x18\x02 \x01(\fR\x06record\x12\x1c\n" +
+	"\tsignature\x18\x03 \x01(\fR\tsignature\"1\n" +
+	"\x15AddEdgeRecordResponse\x12\x18\n" +
+	"\aupdated\x18\x01 \x01(\rR\aupdated\"\xde\x01\n" +
+	"\x0eStoredRelation\x12\x14\n" +
+	"\x05proof\x18\x01 \x01(\fR\x05proof\x12\x12\n" +
+	"\x04type\x18\x02 \x01(\tR\x04type\x12\x1b\n" +
+	"\tissuer_id\x18\x03 \x01(\fR\bissuerId\x12\x1d\n" +
+	"\n" +
+	"valid_from\x18\x04 \x01(\x03R\tvalidFrom\x12\x19\n" +
+	"\bvalid_to\x18\x05 \x01(\x03R\avalidTo\x12\x18\n" +
+	"\arevoked\x18\x06 \x01(\bR\arevoked\x12\x17\n" +
+	"\acard_id\x18\a \x01(\fR\x06cardId\x12\x18\n" +
+	"\ahosting\x18\b \x01(\fR\ahosting\"\xbe\x03\n" +
 	"\x0eHostedIdentity\x12\x1d\n" +
 	"\n" +
 	"public_key\x18\x01 \x01(\fR\tpublicKey\x12\x12\n" +
@@ -4738,7 +5458,7 @@ func file_profile_proto_rawDescGZIP() []byte {
 }
 
 var file_profile_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_profile_proto_msgTypes = make([]protoimpl.MessageInfo, 61)
+var file_profile_proto_msgTypes = make([]protoimpl.MessageInfo, 70)
 var file_profile_proto_goTypes = []any{
 	(Status)(0),                              // 0: iop.wire.v1.Status
 	(*Message)(nil),                          // 1: iop.wire.v1.Message
@@ -4799,9 +5519,18 @@ var file_profile_proto_goTypes = []any{
 	(*ProfileStatsRequest)(nil),              // 56: iop.wire.v1.ProfileStatsRequest
 	(*ProfileStatsItem)(nil),                 // 57: iop.wire.v1.ProfileStatsItem
 	(*ProfileStatsResponse)(nil),             // 58: iop.wire.v1.ProfileStatsResponse
-	(*HostedIdentity)(nil),                   // 59: iop.wire.v1.HostedIdentity
-	(*SharedProfile)(nil),                    // 60: iop.wire.v1.SharedProfile
-	(*NeighborState)(nil),                    // 61: iop.wire.v1.NeighborState
+	(*AddRelatedIdentityRequest)(nil),        // 59: iop.wire.v1.AddRelatedIdentityRequest
+	(*AddRelatedIdentityResponse)(nil),       // 60: iop.wire.v1.AddRelatedIdentityResponse
+	(*RemoveRelatedIdentityRequest)(nil),     // 61: iop.wire.v1.RemoveRelatedIdentityRequest
+	(*RemoveRelatedIdentityResponse)(nil),    // 62: iop.wire.v1.RemoveRelatedIdentityResponse
+	(*GetRelatedIdentitiesRequest)(nil),      // 63: iop.wire.v1.GetRelatedIdentitiesRequest
+	(*GetRelatedIdentitiesResponse)(nil),     // 64: iop.wire.v1.GetRelatedIdentitiesResponse
+	(*AddEdgeRecordRequest)(nil),             // 65: iop.wire.v1.AddEdgeRecordRequest
+	(*AddEdgeRecordResponse)(nil),            // 66: iop.wire.v1.AddEdgeRecordResponse
+	(*StoredRelation)(nil),                   // 67: iop.wire.v1.StoredRelation
+	(*HostedIdentity)(nil),                   // 68: iop.wire.v1.HostedIdentity
+	(*SharedProfile)(nil),                    // 69: iop.wire.v1.SharedProfile
+	(*NeighborState)(nil),                    // 70: iop.wire.v1.NeighborState
 }
 var file_profile_proto_depIdxs = []int32{
 	2,  // 0: iop.wire.v1.Message.request:type_name -> iop.wire.v1.Request
@@ -4830,47 +5559,55 @@ var file_profile_proto_depIdxs = []int32{
 	44, // 23: iop.wire.v1.Request.node_status:type_name -> iop.wire.v1.NodeStatusRequest
 	42, // 24: iop.wire.v1.Request.turn_credentials:type_name -> iop.wire.v1.TurnCredentialsRequest
 	54, // 25: iop.wire.v1.Request.close_call:type_name -> iop.wire.v1.CloseCallRequest
-	0,  // 26: iop.wire.v1.Response.status:type_name -> iop.wire.v1.Status
-	5,  // 27: iop.wire.v1.Response.ping:type_name -> iop.wire.v1.PingResponse
-	8,  // 28: iop.wire.v1.Response.list_roles:type_name -> iop.wire.v1.ListRolesResponse
-	10, // 29: iop.wire.v1.Response.start_conversation:type_name -> iop.wire.v1.StartConversationResponse
-	13, // 30: iop.wire.v1.Response.register_hosting:type_name -> iop.wire.v1.RegisterHostingResponse
-	15, // 31: iop.wire.v1.Response.check_in:type_name -> iop.wire.v1.CheckInResponse
-	17, // 32: iop.wire.v1.Response.verify_identity:type_name -> iop.wire.v1.VerifyIdentityResponse
-	21, // 33: iop.wire.v1.Response.update_profile:type_name -> iop.wire.v1.UpdateProfileResponse
-	23, // 34: iop.wire.v1.Response.cancel_hosting:type_name -> iop.wire.v1.CancelHostingResponse
-	25, // 35: iop.wire.v1.Response.app_service_add:type_name -> iop.wire.v1.ApplicationServiceAddResponse
-	27, // 36: iop.wire.v1.Response.app_service_remove:type_name -> iop.wire.v1.ApplicationServiceRemoveResponse
-	29, // 37: iop.wire.v1.Response.get_profile:type_name -> iop.wire.v1.GetProfileResponse
-	32, // 38: iop.wire.v1.Response.search:type_name -> iop.wire.v1.ProfileSearchResponse
-	34, // 39: iop.wire.v1.Response.search_part:type_name -> iop.wire.v1.ProfileSearchPartResponse
-	58, // 40: iop.wire.v1.Response.stats:type_name -> iop.wire.v1.ProfileStatsResponse
-	36, // 41: iop.wire.v1.Response.publish_claim:type_name -> iop.wire.v1.PublishClaimResponse
-	38, // 42: iop.wire.v1.Response.resolve:type_name -> iop.wire.v1.ResolveResponse
-	47, // 43: iop.wire.v1.Response.call_service:type_name -> iop.wire.v1.CallServiceResponse
-	49, // 44: iop.wire.v1.Response.incoming_call:type_name -> iop.wire.v1.IncomingCallResponse
-	51, // 45: iop.wire.v1.Response.relay_send:type_name -> iop.wire.v1.RelaySendResponse
-	53, // 46: iop.wire.v1.Response.relay_deliver:type_name -> iop.wire.v1.RelayDeliverResponse
-	41, // 47: iop.wire.v1.Response.neighborhood_sync:type_name -> iop.wire.v1.NeighborhoodSyncResponse
-	45, // 48: iop.wire.v1.Response.node_status:type_name -> iop.wire.v1.NodeStatusResponse
-	43, // 49: iop.wire.v1.Response.turn_credentials:type_name -> iop.wire.v1.TurnCredentialsResponse
-	55, // 50: iop.wire.v1.Response.close_call:type_name -> iop.wire.v1.CloseCallResponse
-	7,  // 51: iop.wire.v1.ListRolesResponse.roles:type_name -> iop.wire.v1.ServerRole
-	19, // 52: iop.wire.v1.UpdateProfileRequest.profile:type_name -> iop.wire.v1.SignedProfile
-	19, // 53: iop.wire.v1.GetProfileResponse.signed_profile:type_name -> iop.wire.v1.SignedProfile
-	19, // 54: iop.wire.v1.ProfileQueryInformation.signed_profile:type_name -> iop.wire.v1.SignedProfile
-	31, // 55: iop.wire.v1.ProfileSearchResponse.profiles:type_name -> iop.wire.v1.ProfileQueryInformation
-	31, // 56: iop.wire.v1.ProfileSearchPartResponse.profiles:type_name -> iop.wire.v1.ProfileQueryInformation
-	19, // 57: iop.wire.v1.SharedProfileItem.profile:type_name -> iop.wire.v1.SignedProfile
-	40, // 58: iop.wire.v1.NeighborhoodSyncResponse.items:type_name -> iop.wire.v1.SharedProfileItem
-	57, // 59: iop.wire.v1.ProfileStatsResponse.stats:type_name -> iop.wire.v1.ProfileStatsItem
-	19, // 60: iop.wire.v1.HostedIdentity.profile:type_name -> iop.wire.v1.SignedProfile
-	19, // 61: iop.wire.v1.SharedProfile.profile:type_name -> iop.wire.v1.SignedProfile
-	62, // [62:62] is the sub-list for method output_type
-	62, // [62:62] is the sub-list for method input_type
-	62, // [62:62] is the sub-list for extension type_name
-	62, // [62:62] is the sub-list for extension extendee
-	0,  // [0:62] is the sub-list for field type_name
+	59, // 26: iop.wire.v1.Request.add_related_identity:type_name -> iop.wire.v1.AddRelatedIdentityRequest
+	61, // 27: iop.wire.v1.Request.remove_related_identity:type_name -> iop.wire.v1.RemoveRelatedIdentityRequest
+	63, // 28: iop.wire.v1.Request.get_related_identities:type_name -> iop.wire.v1.GetRelatedIdentitiesRequest
+	65, // 29: iop.wire.v1.Request.add_edge_record:type_name -> iop.wire.v1.AddEdgeRecordRequest
+	0,  // 30: iop.wire.v1.Response.status:type_name -> iop.wire.v1.Status
+	5,  // 31: iop.wire.v1.Response.ping:type_name -> iop.wire.v1.PingResponse
+	8,  // 32: iop.wire.v1.Response.list_roles:type_name -> iop.wire.v1.ListRolesResponse
+	10, // 33: iop.wire.v1.Response.start_conversation:type_name -> iop.wire.v1.StartConversationResponse
+	13, // 34: iop.wire.v1.Response.register_hosting:type_name -> iop.wire.v1.RegisterHostingResponse
+	15, // 35: iop.wire.v1.Response.check_in:type_name -> iop.wire.v1.CheckInResponse
+	17, // 36: iop.wire.v1.Response.verify_identity:type_name -> iop.wire.v1.VerifyIdentityResponse
+	21, // 37: iop.wire.v1.Response.update_profile:type_name -> iop.wire.v1.UpdateProfileResponse
+	23, // 38: iop.wire.v1.Response.cancel_hosting:type_name -> iop.wire.v1.CancelHostingResponse
+	25, // 39: iop.wire.v1.Response.app_service_add:type_name -> iop.wire.v1.ApplicationServiceAddResponse
+	27, // 40: iop.wire.v1.Response.app_service_remove:type_name -> iop.wire.v1.ApplicationServiceRemoveResponse
+	29, // 41: iop.wire.v1.Response.get_profile:type_name -> iop.wire.v1.GetProfileResponse
+	32, // 42: iop.wire.v1.Response.search:type_name -> iop.wire.v1.ProfileSearchResponse
+	34, // 43: iop.wire.v1.Response.search_part:type_name -> iop.wire.v1.ProfileSearchPartResponse
+	58, // 44: iop.wire.v1.Response.stats:type_name -> iop.wire.v1.ProfileStatsResponse
+	36, // 45: iop.wire.v1.Response.publish_claim:type_name -> iop.wire.v1.PublishClaimResponse
+	38, // 46: iop.wire.v1.Response.resolve:type_name -> iop.wire.v1.ResolveResponse
+	47, // 47: iop.wire.v1.Response.call_service:type_name -> iop.wire.v1.CallServiceResponse
+	49, // 48: iop.wire.v1.Response.incoming_call:type_name -> iop.wire.v1.IncomingCallResponse
+	51, // 49: iop.wire.v1.Response.relay_send:type_name -> iop.wire.v1.RelaySendResponse
+	53, // 50: iop.wire.v1.Response.relay_deliver:type_name -> iop.wire.v1.RelayDeliverResponse
+	41, // 51: iop.wire.v1.Response.neighborhood_sync:type_name -> iop.wire.v1.NeighborhoodSyncResponse
+	45, // 52: iop.wire.v1.Response.node_status:type_name -> iop.wire.v1.NodeStatusResponse
+	43, // 53: iop.wire.v1.Response.turn_credentials:type_name -> iop.wire.v1.TurnCredentialsResponse
+	55, // 54: iop.wire.v1.Response.close_call:type_name -> iop.wire.v1.CloseCallResponse
+	60, // 55: iop.wire.v1.Response.add_related_identity:type_name -> iop.wire.v1.AddRelatedIdentityResponse
+	62, // 56: iop.wire.v1.Response.remove_related_identity:type_name -> iop.wire.v1.RemoveRelatedIdentityResponse
+	64, // 57: iop.wire.v1.Response.get_related_identities:type_name -> iop.wire.v1.GetRelatedIdentitiesResponse
+	66, // 58: iop.wire.v1.Response.add_edge_record:type_name -> iop.wire.v1.AddEdgeRecordResponse
+	7,  // 59: iop.wire.v1.ListRolesResponse.roles:type_name -> iop.wire.v1.ServerRole
+	19, // 60: iop.wire.v1.UpdateProfileRequest.profile:type_name -> iop.wire.v1.SignedProfile
+	19, // 61: iop.wire.v1.GetProfileResponse.signed_profile:type_name -> iop.wire.v1.SignedProfile
+	19, // 62: iop.wire.v1.ProfileQueryInformation.signed_profile:type_name -> iop.wire.v1.SignedProfile
+	31, // 63: iop.wire.v1.ProfileSearchResponse.profiles:type_name -> iop.wire.v1.ProfileQueryInformation
+	31, // 64: iop.wire.v1.ProfileSearchPartResponse.profiles:type_name -> iop.wire.v1.ProfileQueryInformation
+	19, // 65: iop.wire.v1.SharedProfileItem.profile:type_name -> iop.wire.v1.SignedProfile
+	40, // 66: iop.wire.v1.NeighborhoodSyncResponse.items:type_name -> iop.wire.v1.SharedProfileItem
+	57, // 67: iop.wire.v1.ProfileStatsResponse.stats:type_name -> iop.wire.v1.ProfileStatsItem
+	19, // 68: iop.wire.v1.HostedIdentity.profile:type_name -> iop.wire.v1.SignedProfile
+	19, // 69: iop.wire.v1.SharedProfile.profile:type_name -> iop.wire.v1.SignedProfile
+	70, // [70:70] is the sub-list for method output_type
+	70, // [70:70] is the sub-list for method input_type
+	70, // [70:70] is the sub-list for extension type_name
+	70, // [70:70] is the sub-list for extension extendee
+	0,  // [0:70] is the sub-list for field type_name
 }
 
 func init() { file_profile_proto_init() }
@@ -4907,6 +5644,10 @@ func file_profile_proto_init() {
 		(*Request_NodeStatus)(nil),
 		(*Request_TurnCredentials)(nil),
 		(*Request_CloseCall)(nil),
+		(*Request_AddRelatedIdentity)(nil),
+		(*Request_RemoveRelatedIdentity)(nil),
+		(*Request_GetRelatedIdentities)(nil),
+		(*Request_AddEdgeRecord)(nil),
 	}
 	file_profile_proto_msgTypes[2].OneofWrappers = []any{
 		(*Response_Ping)(nil),
@@ -4933,6 +5674,10 @@ func file_profile_proto_init() {
 		(*Response_NodeStatus)(nil),
 		(*Response_TurnCredentials)(nil),
 		(*Response_CloseCall)(nil),
+		(*Response_AddRelatedIdentity)(nil),
+		(*Response_RemoveRelatedIdentity)(nil),
+		(*Response_GetRelatedIdentities)(nil),
+		(*Response_AddEdgeRecord)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -4940,7 +5685,7 @@ func file_profile_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_profile_proto_rawDesc), len(file_profile_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   61,
+			NumMessages:   70,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,133 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"time"
+	"unicode/utf8"
+
+	"github.com/iop-go/iop/graph"
+	"github.com/iop-go/iop/identity"
+	"github.com/iop-go/iop/internal/profile/search"
+	"github.com/iop-go/iop/internal/wire/wirepb"
+)
+
+// AddRelatedIdentity stores a public edge at the checked-in identity's
+// hosting server: sc is the issuer's signed card naming this identity as
+// recipient, acc this identity's acceptance of it (graph.Accept), whose
+// application ID is the edge's key at the server.
+func (c *Conn) AddRelatedIdentity(ctx context.Context, sc *graph.SignedCard, acc *graph.SignedAcceptance) error {
+	if sc == nil || acc == nil {
+		return fmt.Errorf("add related identity: card and acceptance are required")
+	}
+	_, err := c.Call(ctx, &wirepb.Request{Body: &wirepb.Request_AddRelatedIdentity{AddRelatedIdentity: &wirepb.AddRelatedIdentityRequest{
+		Card: sc.Raw, CardSignature: sc.Signature,
+		Acceptance: acc.Raw, AcceptanceSignature: acc.Signature,
+		ApplicationId: acc.Acceptance.ApplicationID,
+	}}})
+	if err != nil {
+		return fmt.Errorf("add related identity: %w", err)
+	}
+	return nil
+}
+
+// RemoveRelatedIdentity removes the checked-in identity's edge stored under
+// application ID appID.
+func (c *Conn) RemoveRelatedIdentity(ctx context.Context, appID []byte) error {
+	_, err := c.Call(ctx, &wirepb.Request{Body: &wirepb.Request_RemoveRelatedIdentity{RemoveRelatedIdentity: &wirepb.RemoveRelatedIdentityRequest{
+		ApplicationId: appID,
+	}}})
+	if err != nil {
+		return fmt.Errorf("remove related identity: %w", err)
+	}
+	return nil
+}
+
+// AddEdgeRecord delivers a change record of an edge (graph.SignRevocation or
+// graph.SignPropertyChange, by a party the type's rules allow) to the
+// hosting server of the edge's recipient, which applies it to its stored
+// edges of that card and says to how many. Anyone may deliver a record: it
+// is signed.
+func (c *Conn) AddEdgeRecord(ctx context.Context, recipient identity.ID, rec *graph.SignedRecord) (int, error) {
+	if rec == nil {
+		return 0, fmt.Errorf("add edge record: record is required")
+	}
+	resp, err := c.Call(ctx, &wirepb.Request{Body: &wirepb.Request_AddEdgeRecord{AddEdgeRecord: &wirepb.AddEdgeRecordRequest{
+		RecipientId: recipient[:], Record: rec.Raw, Signature: rec.Signature,
+	}}})
+	if err != nil {
+		return 0, fmt.Errorf("add edge record: %w", err)
+	}
+	return int(resp.GetAddEdgeRecord().GetUpdated()), nil
+}
+
+// RelationOptions filters GetRelatedIdentities.
+type RelationOptions struct {
+	// IncludeInvalid includes revoked, expired and not yet valid edges.
+	IncludeInvalid bool
+	// Type is an IoP wildcard over the edge type: case-insensitive, '*'
+	// special only as the first and/or last byte; "" matches every type.
+	Type string
+	// Issuer, when not nil, keeps only the edges issued by that identity.
+	Issuer *identity.ID
+	// Skip leaves out that many matching edges, to page on after an answer
+	// that had more.
+	Skip int
+}
+
+// GetRelatedIdentities returns the public edges whose recipient is id,
+// stored at its hosting server. Every edge is verified here with
+// graph.OpenProof (card, issuer signature, acceptance and change records)
+// at the local clock, and must match id and the filters; one that does not
+// makes the whole answer fail with ErrBadServer. more reports that the
+// server had further matching edges than fit in one answer: ask again with
+// Skip increased by the number returned.
+func (c *Conn) GetRelatedIdentities(ctx context.Context, id identity.ID, opt RelationOptions) (edges []*graph.EdgeState, more bool, err error) {
+	if !utf8.ValidString(opt.Type) {
+		return nil, false, fmt.Errorf("get related identities of %s: type: not valid UTF-8", id)
+	}
+	wild, err := search.ParseWildcard(opt.Type)
+	if err != nil {
+		return nil, false, fmt.Errorf("get related identities of %s: type: %w", id, err)
+	}
+	if opt.Skip < 0 || int64(opt.Skip) > int64(^uint32(0)) {
+		return nil, false, fmt.Errorf("get related identities of %s: skip %d out of range", id, opt.Skip)
+	}
+	r := &wirepb.GetRelatedIdentitiesRequest{
+		IdentityId: id[:], IncludeInvalid: opt.IncludeInvalid, TypeWildcard: opt.Type, Skip: uint32(opt.Skip),
+	}
+	if opt.Issuer != nil {
+		r.IssuerId = opt.Issuer[:]
+	}
+	resp, err := c.Call(ctx, &wirepb.Request{Body: &wirepb.Request_GetRelatedIdentities{GetRelatedIdentities: r}})
+	if err != nil {
+		return nil, false, fmt.Errorf("get related identities of %s: %w", id, err)
+	}
+	out := resp.GetGetRelatedIdentities()
+	states, errs := graph.VerifyProofs(out.Proofs, time.Now(), 0)
+	seen := make(map[string]int, len(states))
+	for i, st := range states {
+		if errs[i] != nil {
+			return nil, false, fmt.Errorf("get related identities of %s: %w: proof %d: %v", id, ErrBadServer, i, errs[i])
+		}
+		card := &st.Edge.Card.Card
+		switch {
+		case card.RecipientID() != id:
+			return nil, false, fmt.Errorf("get related identities of %s: %w: proof %d names recipient %s", id, ErrBadServer, i, card.RecipientID())
+		case !wild.Match(card.Type):
+			return nil, false, fmt.Errorf("get related identities of %s: %w: proof %d has type %q, not matching %q", id, ErrBadServer, i, card.Type, opt.Type)
+		case opt.Issuer != nil && card.IssuerID() != *opt.Issuer:
+			return nil, false, fmt.Errorf("get related identities of %s: %w: proof %d has issuer %s", id, ErrBadServer, i, card.IssuerID())
+		case card.Visibility != graph.VisibilityPublic:
+			return nil, false, fmt.Errorf("get related identities of %s: %w: proof %d is a private edge", id, ErrBadServer, i)
+		case st.Edge.Acceptance == nil || len(st.Edge.Acceptance.Acceptance.ApplicationID) == 0:
+			return nil, false, fmt.Errorf("get related identities of %s: %w: proof %d has no acceptance", id, ErrBadServer, i)
+		}
+		app := string(st.Edge.Acceptance.Acceptance.ApplicationID)
+		if j, ok := seen[app]; ok {
+			return nil, false, fmt.Errorf("get related identities of %s: %w: proofs %d and %d share an application ID", id, ErrBadServer, j, i)
+		}
+		seen[app] = i
+	}
+	return states, out.Truncated, nil
+}

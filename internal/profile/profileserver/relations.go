@@ -1,0 +1,497 @@
+package profileserver
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.etcd.io/bbolt"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/iop-go/iop/graph"
+	"github.com/iop-go/iop/identity"
+	"github.com/iop-go/iop/internal/profile/search"
+	"github.com/iop-go/iop/internal/wire"
+	"github.com/iop-go/iop/internal/wire/wirepb"
+)
+
+// MaxRelations is the protocol's limit of public edges stored per identity
+// (the 2017 max_identity_relations maximum), and Config.MaxRelations's
+// default.
+const MaxRelations = 2000
+
+// RelationsBudget bounds the proofs of one GetRelatedIdentities answer, in
+// encoded bytes, leaving room for the message around them in a frame; it is
+// Config.RelationsBudget's default.
+const RelationsBudget = wire.MaxFrame - 4096
+
+// relationKey is the bucketRelations key of recipient's edge appID.
+func relationKey(recipient identity.ID, appID []byte) []byte {
+	k := make([]byte, 0, len(recipient)+len(appID))
+	k = append(k, recipient[:]...)
+	return append(k, appID...)
+}
+
+// cardField maps an error of graph.OpenCard to the 2017 field names under
+// "signedCard".
+func cardField(err error) error {
+	var fe *graph.FieldError
+	if errors.As(err, &fe) {
+		switch fe.Field {
+		case "issuerSignature":
+			return wire.Invalid("signedCard.issuerSignature")
+		case "card":
+			return wire.Invalid("signedCard.card")
+		}
+		return wire.Invalid("signedCard.card." + fe.Field)
+	}
+	if errors.Is(err, graph.ErrInvalidSignature) {
+		return wire.Invalid("signedCard.issuerSignature")
+	}
+	return wire.Invalid("signedCard.card")
+}
+
+// acceptanceField maps an error of graph.OpenAcceptance: a bad recipient
+// signature is INVALID_SIGNATURE (as in 2017), a bad field INVALID_VALUE
+// under "cardApplication".
+func acceptanceField(err error) error {
+	if errors.Is(err, graph.ErrInvalidSignature) {
+		return wire.Errorf(wirepb.Status_INVALID_SIGNATURE, "card application signature does not verify")
+	}
+	var fe *graph.FieldError
+	if errors.As(err, &fe) && fe.Field != "acceptance" {
+		return wire.Invalid("cardApplication." + fe.Field)
+	}
+	return wire.Invalid("cardApplication")
+}
+
+// validApplicationID reports whether id is 1 to graph.MaxApplicationIDLen
+// bytes.
+func validApplicationID(id []byte) bool {
+	return len(id) > 0 && len(id) <= graph.MaxApplicationIDLen
+}
+
+// addRelatedIdentity stores a public edge whose recipient is the checked-in
+// identity. Everything is verified with package graph: the card (its ID,
+// fields and issuer signature), the recipient's acceptance of this card for
+// this application ID, and that the card is public, names the caller as
+// recipient and has not expired. The edge is committed before the answer.
+func (ss *session) addRelatedIdentity(req *wirepb.Request) (*wirepb.Response, error) {
+	s := ss.s
+	r := req.GetAddRelatedIdentity()
+	if len(r.Card) == 0 {
+		return nil, wire.Invalid("signedCard.card")
+	}
+	sc, err := graph.OpenCard(r.Card, r.CardSignature, nil)
+	if err != nil {
+		return nil, cardField(err)
+	}
+	if !bytes.Equal(sc.Card.Recipient, ss.clientKey) {
+		return nil, wire.Invalid("signedCard.card.recipientPublicKey")
+	}
+	if sc.Card.Visibility != graph.VisibilityPublic {
+		return nil, wire.Invalid("signedCard.card.visibility")
+	}
+	if !validApplicationID(r.ApplicationId) {
+		return nil, wire.Invalid("cardApplication.applicationId")
+	}
+	acc, err := graph.OpenAcceptance(r.Acceptance, r.AcceptanceSignature, sc, r.ApplicationId)
+	if err != nil {
+		return nil, acceptanceField(err)
+	}
+	e, err := graph.NewEdge(sc, acc)
+	if err != nil {
+		return nil, acceptanceField(err)
+	}
+	now := s.cfg.Now()
+	st, err := graph.Derive(e, nil, now)
+	if err != nil {
+		return nil, acceptanceField(err)
+	}
+	if st.Status == graph.EdgeExpired {
+		return nil, wire.Invalid("signedCard.card.validTo")
+	}
+	issuer := sc.Card.IssuerID()
+	cardID := sc.ID()
+	key := relationKey(ss.clientID, r.ApplicationId)
+	limit := ss.s.cfg.MaxRelations
+	err = s.relationWrite(ss, func(b *bbolt.Bucket, tag []byte) error {
+		if b.Get(key) != nil {
+			return wire.Errorf(wirepb.Status_ALREADY_EXISTS, "a relation with application ID %x is already stored", r.ApplicationId)
+		}
+		n, records, err := scanCard(b, ss.clientID, cardID[:], now)
+		if err != nil {
+			return err
+		}
+		if n >= limit {
+			return wire.Errorf(wirepb.Status_QUOTA_EXCEEDED, "at most %d relations per identity", limit)
+		}
+		// A card stored already under another application ID keeps its
+		// change records: applying it again does not undo a revocation.
+		st := st
+		if len(records) > 0 {
+			if st, err = graph.Derive(e, records, now); err != nil {
+				return fmt.Errorf("records of stored card %s: %w", cardID, err)
+			}
+		}
+		proof, err := graph.EncodeProof(st.Proof())
+		if err != nil {
+			return wire.Invalid("signedCard.card")
+		}
+		v, err := proto.Marshal(&wirepb.StoredRelation{
+			CardId:    cardID[:],
+			Proof:     proof,
+			Type:      sc.Card.Type,
+			IssuerId:  issuer[:],
+			ValidFrom: sc.Card.ValidFrom.UnixMilli(),
+			ValidTo:   sc.Card.ValidTo.UnixMilli(),
+			Revoked:   st.Revoked,
+			Hosting:   tag,
+		})
+		if err != nil {
+			return fmt.Errorf("encode relation: %w", err)
+		}
+		return b.Put(key, v)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &wirepb.Response{Body: &wirepb.Response_AddRelatedIdentity{AddRelatedIdentity: &wirepb.AddRelatedIdentityResponse{}}}, nil
+}
+
+// removeRelatedIdentity removes the checked-in identity's edge stored under
+// an application ID.
+func (ss *session) removeRelatedIdentity(req *wirepb.Request) (*wirepb.Response, error) {
+	appID := req.GetRemoveRelatedIdentity().GetApplicationId()
+	if !validApplicationID(appID) {
+		return nil, wire.Invalid("applicationId")
+	}
+	key := relationKey(ss.clientID, appID)
+	err := ss.s.relationWrite(ss, func(b *bbolt.Bucket, _ []byte) error {
+		if b.Get(key) == nil {
+			return wire.Errorf(wirepb.Status_NOT_FOUND, "no relation with application ID %x", appID)
+		}
+		return b.Delete(key)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &wirepb.Response{Body: &wirepb.Response_RemoveRelatedIdentity{RemoveRelatedIdentity: &wirepb.RemoveRelatedIdentityResponse{}}}, nil
+}
+
+// hostingTag identifies the hosting agreement of h: edges stored under an
+// earlier agreement of the same identity (hosting cancelled, then
+// registered again) are stale, invisible to queries and removed by the
+// identity's next relation write.
+func hostingTag(h *hosted) []byte {
+	sum := sha256.Sum256(h.rec.Contract)
+	return sum[:8]
+}
+
+// purgeStale deletes the edges of id not stored under hosting tag tag.
+func purgeStale(b *bbolt.Bucket, id identity.ID, tag []byte) error {
+	var stale [][]byte
+	c := b.Cursor()
+	for k, v := c.Seek(id[:]); k != nil && bytes.HasPrefix(k, id[:]); k, v = c.Next() {
+		var rel wirepb.StoredRelation
+		if err := proto.Unmarshal(v, &rel); err != nil {
+			return fmt.Errorf("stored relation %x: %w", k, err)
+		}
+		if !bytes.Equal(rel.Hosting, tag) {
+			stale = append(stale, bytes.Clone(k))
+		}
+	}
+	for _, k := range stale {
+		if err := b.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// relationWrite runs fn on the relations bucket in one durable transaction
+// (bbolt fsyncs the commit before Update returns), after removing stale
+// edges, while ss is the checked-in session of its identity and no other
+// write to the identity is in progress. fn gets the current hosting tag. An
+// error from fn rolls the transaction back.
+func (s *Server) relationWrite(ss *session, fn func(b *bbolt.Bucket, tag []byte) error) error {
+	s.mu.Lock()
+	h := s.ids[ss.clientID]
+	if h == nil || !h.active() || h.online != ss {
+		s.mu.Unlock()
+		return wire.Errorf(wirepb.Status_UNAUTHORIZED, "not checked in")
+	}
+	if err := s.beginLocked(ss.clientID); err != nil {
+		s.mu.Unlock()
+		return err
+	}
+	tag := hostingTag(h)
+	s.mu.Unlock()
+	err := s.store.db.Update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketRelations)
+		if err := purgeStale(b, ss.clientID, tag); err != nil {
+			return err
+		}
+		return fn(b, tag)
+	})
+	s.mu.Lock()
+	s.endLocked(ss.clientID)
+	s.mu.Unlock()
+	var se *wire.StatusError
+	if err != nil && !errors.As(err, &se) {
+		return fmt.Errorf("store relations of %s: %w", ss.clientID, err)
+	}
+	return err
+}
+
+// scanCard counts the stored edges of recipient and returns the change
+// records of its stored edge of card cardID that has the most (nil if it has
+// none stored).
+func scanCard(b *bbolt.Bucket, recipient identity.ID, cardID []byte, now time.Time) (int, []graph.SignedRecord, error) {
+	n := 0
+	var records []graph.SignedRecord
+	c := b.Cursor()
+	for k, v := c.Seek(recipient[:]); k != nil && bytes.HasPrefix(k, recipient[:]); k, v = c.Next() {
+		n++
+		var rel wirepb.StoredRelation
+		if err := proto.Unmarshal(v, &rel); err != nil {
+			return 0, nil, fmt.Errorf("stored relation %x: %w", k, err)
+		}
+		if !bytes.Equal(rel.CardId, cardID) {
+			continue
+		}
+		st, err := graph.OpenProof(rel.Proof, now)
+		if err != nil {
+			return 0, nil, fmt.Errorf("stored relation %x: %w", k, err)
+		}
+		if len(st.Records) > len(records) {
+			records = st.Records
+		}
+	}
+	return n, records, nil
+}
+
+// getRelatedIdentities answers the public edges of a hosted identity, as
+// graph proofs the caller verifies itself. The type filter is an IoP
+// WildcardType (search.ParseWildcard: case-insensitive, '*' special only as
+// the first and/or last byte). Edges that are revoked, expired or not yet
+// valid at the server's clock are left out unless include_invalid.
+func (ss *session) getRelatedIdentities(req *wirepb.Request) (*wirepb.Response, error) {
+	s := ss.s
+	r := req.GetGetRelatedIdentities()
+	id, err := identity.IDFromBytes(r.IdentityId)
+	if err != nil {
+		return nil, wire.Invalid("identityNetworkId")
+	}
+	wild, err := search.ParseWildcard(r.TypeWildcard)
+	if err != nil {
+		return nil, wire.Invalid("type")
+	}
+	var issuer identity.ID
+	if len(r.IssuerId) > 0 {
+		if issuer, err = identity.IDFromBytes(r.IssuerId); err != nil {
+			return nil, wire.Invalid("issuerNetworkId")
+		}
+	}
+	s.mu.Lock()
+	h := s.ids[id]
+	hosted := h != nil && h.active()
+	var tag []byte
+	if hosted {
+		tag = hostingTag(h)
+	}
+	s.mu.Unlock()
+	if !hosted {
+		return nil, wire.Errorf(wirepb.Status_NOT_FOUND, "identity %s is not hosted here", id)
+	}
+	now := s.cfg.Now().UnixMilli()
+	out := &wirepb.GetRelatedIdentitiesResponse{}
+	skip := r.Skip
+	size, budget := 0, ss.s.cfg.RelationsBudget
+	err = s.store.db.View(func(tx *bbolt.Tx) error {
+		c := tx.Bucket(bucketRelations).Cursor()
+		for k, v := c.Seek(id[:]); k != nil && bytes.HasPrefix(k, id[:]); k, v = c.Next() {
+			var rel wirepb.StoredRelation
+			if err := proto.Unmarshal(v, &rel); err != nil {
+				return fmt.Errorf("stored relation %x: %w", k, err)
+			}
+			switch {
+			case !bytes.Equal(rel.Hosting, tag):
+				continue
+			case !wild.Match(rel.Type):
+				continue
+			case len(r.IssuerId) > 0 && !bytes.Equal(rel.IssuerId, issuer[:]):
+				continue
+			case !r.IncludeInvalid && (rel.Revoked || now < rel.ValidFrom || now > rel.ValidTo):
+				continue
+			}
+			if skip > 0 {
+				skip--
+				continue
+			}
+			cost := 1 + protowire.SizeBytes(len(rel.Proof))
+			if size+cost > budget {
+				out.Truncated = true
+				return nil
+			}
+			size += cost
+			out.Proofs = append(out.Proofs, bytes.Clone(rel.Proof))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &wirepb.Response{Body: &wirepb.Response_GetRelatedIdentities{GetRelatedIdentities: out}}, nil
+}
+
+// recordField maps an error of graph.EdgeState.Apply to the protocol: a
+// signature that does not verify is INVALID_SIGNATURE, anything else
+// INVALID_VALUE naming the record's field ("record.sequence" for a replayed
+// record or one after the revocation, "record.signer" for a party the type's
+// rules do not allow).
+func recordField(err error) error {
+	if errors.Is(err, graph.ErrInvalidSignature) {
+		return wire.Errorf(wirepb.Status_INVALID_SIGNATURE, "record signature does not verify")
+	}
+	var fe *graph.FieldError
+	if errors.As(err, &fe) && fe.Field != "record" {
+		return wire.Invalid("record." + fe.Field)
+	}
+	return wire.Invalid("record")
+}
+
+// recordCardID returns the cardId field of an encoded graph change record,
+// to find the stored edges it may apply to; graph verifies the record.
+func recordCardID(raw []byte) ([]byte, bool) {
+	for len(raw) > 0 {
+		num, typ, n := protowire.ConsumeTag(raw)
+		if n < 0 {
+			return nil, false
+		}
+		raw = raw[n:]
+		if num == 2 && typ == protowire.BytesType {
+			v, n := protowire.ConsumeBytes(raw)
+			if n < 0 || len(v) != len(graph.CardID{}) {
+				return nil, false
+			}
+			return v, true
+		}
+		if n = protowire.ConsumeFieldValue(num, typ, raw); n < 0 {
+			return nil, false
+		}
+		raw = raw[n:]
+	}
+	return nil, false
+}
+
+// addEdgeRecord applies a signed change record to the stored edges of its
+// card whose recipient is recipient_id. The record authenticates itself
+// (graph checks its signature, the signer's party against the type's rules
+// and its sequence), so anyone may deliver it. It is applied to every stored
+// edge of the card that takes it (the same card may be stored under several
+// application IDs); if none does, the first edge's reason is the answer.
+func (ss *session) addEdgeRecord(req *wirepb.Request) (*wirepb.Response, error) {
+	s := ss.s
+	r := req.GetAddEdgeRecord()
+	id, err := identity.IDFromBytes(r.RecipientId)
+	if err != nil {
+		return nil, wire.Invalid("recipientId")
+	}
+	if len(r.Record) == 0 {
+		return nil, wire.Invalid("record")
+	}
+	cardID, ok := recordCardID(r.Record)
+	if !ok {
+		return nil, wire.Invalid("record.cardId")
+	}
+	s.mu.Lock()
+	h := s.ids[id]
+	if h == nil || !h.active() {
+		s.mu.Unlock()
+		return nil, wire.Errorf(wirepb.Status_NOT_FOUND, "identity %s is not hosted here", id)
+	}
+	if err := s.beginLocked(id); err != nil {
+		s.mu.Unlock()
+		return nil, err
+	}
+	tag := hostingTag(h)
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.endLocked(id)
+		s.mu.Unlock()
+	}()
+	now := s.cfg.Now()
+	rec := &graph.SignedRecord{Raw: r.Record, Signature: r.Signature}
+	updated := 0
+	err = s.store.db.Update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketRelations)
+		if err := purgeStale(b, id, tag); err != nil {
+			return err
+		}
+		var first error
+		type change struct{ k, v []byte }
+		var changes []change
+		c := b.Cursor()
+		for k, v := c.Seek(id[:]); k != nil && bytes.HasPrefix(k, id[:]); k, v = c.Next() {
+			var rel wirepb.StoredRelation
+			if err := proto.Unmarshal(v, &rel); err != nil {
+				return fmt.Errorf("stored relation %x: %w", k, err)
+			}
+			if !bytes.Equal(rel.CardId, cardID) {
+				continue
+			}
+			st, err := graph.OpenProof(rel.Proof, now)
+			if err != nil {
+				return fmt.Errorf("stored relation %x: %w", k, err)
+			}
+			err = st.Apply(rec)
+			if err == nil {
+				var proof []byte
+				if proof, err = graph.EncodeProof(st.Proof()); err != nil {
+					err = wire.Errorf(wirepb.Status_QUOTA_EXCEEDED, "at most %d records per edge", graph.MaxProofRecords)
+				} else {
+					rel.Proof, rel.Revoked = proof, st.Revoked
+					nv, err := proto.Marshal(&rel)
+					if err != nil {
+						return fmt.Errorf("encode relation: %w", err)
+					}
+					changes = append(changes, change{bytes.Clone(k), nv})
+					continue
+				}
+			}
+			if first == nil {
+				first = err
+			}
+		}
+		if len(changes) == 0 {
+			if first == nil {
+				return wire.Errorf(wirepb.Status_NOT_FOUND, "no edge of card %x is stored for %s", cardID, id)
+			}
+			var se *wire.StatusError
+			if errors.As(first, &se) {
+				return first
+			}
+			return recordField(first)
+		}
+		for _, ch := range changes {
+			if err := b.Put(ch.k, ch.v); err != nil {
+				return err
+			}
+		}
+		updated = len(changes)
+		return nil
+	})
+	if err != nil {
+		var se *wire.StatusError
+		if !errors.As(err, &se) {
+			return nil, fmt.Errorf("store record for %s: %w", id, err)
+		}
+		return nil, err
+	}
+	return &wirepb.Response{Body: &wirepb.Response_AddEdgeRecord{AddEdgeRecord: &wirepb.AddEdgeRecordResponse{Updated: uint32(updated)}}}, nil
+}
