@@ -12,6 +12,7 @@ import (
 
 	"github.com/iop-go/iop/identity"
 	"github.com/iop-go/iop/internal/connect"
+	"github.com/iop-go/iop/internal/wire/wirepb"
 )
 
 // Device-to-device connections.
@@ -146,6 +147,13 @@ func DialService(ctx context.Context, h host.Host, key *identity.Key, via peer.A
 	return pc, nil
 }
 
+// HostingServer finds the profile server hosting identity id: via itself
+// when it hosts id, otherwise the server id's signed pointer in the content
+// address network names (found through via).
+func HostingServer(ctx context.Context, h host.Host, via peer.AddrInfo, id identity.ID) (peer.AddrInfo, error) {
+	return hostingServer(ctx, h, via, id)
+}
+
 // hostingServer finds the server hosting id, asking via.
 func hostingServer(ctx context.Context, h host.Host, via peer.AddrInfo, id identity.ID) (peer.AddrInfo, error) {
 	c, err := Dial(ctx, h, via)
@@ -154,7 +162,9 @@ func hostingServer(ctx context.Context, h host.Host, via peer.AddrInfo, id ident
 	}
 	defer c.Close()
 	// via may host id itself: no lookup needed.
-	if info, err := c.GetProfile(ctx, id, GetOptions{}); err == nil && info.Hosted {
+	info, err := c.GetProfile(ctx, id, GetOptions{})
+	if err == nil && info.Hosted || errors.Is(err, Status(wirepb.Status_UNINITIALIZED)) {
+		// Hosted here (with or without a profile yet).
 		return via, nil
 	}
 	res, err := c.Resolve(ctx, id)

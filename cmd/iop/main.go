@@ -61,7 +61,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(idCmd(g), walletCmd(g), chainCmd(g), ccCmd(g), agentCmd(g), profileCmd(g), serviceCmd(g), listenCmd(g), connectCmd(g), chatCmd(g), searchCmd(g), statsCmd(g), resolveCmd(g), locCmd(g), nodeCmd(g), devnetCmd(g), benchCmd(g))
+	root.AddCommand(idCmd(g), walletCmd(g), chainCmd(g), ccCmd(g), relCmd(g), agentCmd(g), profileCmd(g), serviceCmd(g), listenCmd(g), connectCmd(g), chatCmd(g), searchCmd(g), statsCmd(g), resolveCmd(g), locCmd(g), nodeCmd(g), devnetCmd(g), benchCmd(g))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := root.ExecuteContext(ctx); err != nil {

@@ -18,6 +18,8 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/iop-go/iop/client"
+	"github.com/iop-go/iop/graph"
+	"github.com/iop-go/iop/identity"
 	"github.com/iop-go/iop/internal/chain/chainapi"
 	"github.com/iop-go/iop/internal/chain/chaincfg"
 	"github.com/iop-go/iop/internal/node"
@@ -75,6 +77,7 @@ func TestScripts(t *testing.T) {
 			"mkpng":       mkPNG,
 			"waitservice": waitService,
 			"waitchain":   waitChain,
+			"addedge":     addEdge,
 		},
 	})
 }
@@ -231,4 +234,63 @@ func waitChain(ts *testscript.TestScript, neg bool, args []string) {
 			ts.Fatalf("chain did not reach height %d within 60 s", want)
 		}
 	}
+}
+
+// addEdge makes an edge of TYPE from the identity of home ISSUER to the
+// identity of home RECIPIENT: the issuer signs the card, the recipient
+// accepts it with application ID APP, registers hosting at $SERVER if
+// needed and stores the edge there; the proof is written to FILE.
+func addEdge(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 5 {
+		ts.Fatalf("usage: addedge ISSUER_HOME RECIPIENT_HOME TYPE APP FILE")
+	}
+	load := func(home string) *identity.Key {
+		ks, err := identity.OpenKeystore(ts.MkAbs(home))
+		if err != nil {
+			ts.Fatalf("%s: %v", home, err)
+		}
+		e, err := ks.Resolve("")
+		if err != nil {
+			ts.Fatalf("%s: %v", home, err)
+		}
+		k, err := ks.Load(e.ID, []byte(ts.Getenv("IOP_PASSPHRASE")))
+		if err != nil {
+			ts.Fatalf("%s: %v", home, err)
+		}
+		return k
+	}
+	issuer, recipient := load(args[0]), load(args[1])
+	now := time.Now()
+	sc, err := graph.SignCard(issuer, graph.Card{Version: graph.EdgeVersion, Type: args[2], Issuer: issuer.Public(), Recipient: recipient.Public(),
+		ValidFrom: now.Add(-time.Hour), ValidTo: now.Add(24 * time.Hour), Created: now, Nonce: []byte("0123456789abcdef")})
+	if err != nil {
+		ts.Fatalf("sign card: %v", err)
+	}
+	acc, err := graph.Accept(recipient, sc, []byte(args[3]))
+	if err != nil {
+		ts.Fatalf("accept: %v", err)
+	}
+	proof, err := graph.EncodeProof(&graph.EdgeProof{Card: sc, Acceptance: acc})
+	if err != nil {
+		ts.Fatalf("proof: %v", err)
+	}
+	ts.Check(os.WriteFile(ts.MkAbs(args[4]), proof, 0o600))
+	ai, err := p2p.ParseAddr(ts.Getenv("SERVER"))
+	ts.Check(err)
+	h, err := p2p.New(p2p.Config{})
+	ts.Check(err)
+	defer h.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, h, ai)
+	ts.Check(err)
+	defer c.Close()
+	ts.Check(c.StartConversation(ctx, recipient))
+	if err := c.CheckIn(ctx); err != nil {
+		if _, err := c.RegisterHosting(ctx, "person"); err != nil {
+			ts.Fatalf("register hosting: %v", err)
+		}
+		ts.Check(c.CheckIn(ctx))
+	}
+	ts.Check(c.AddRelatedIdentity(ctx, sc, acc))
 }
