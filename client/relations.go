@@ -131,3 +131,80 @@ func (c *Conn) GetRelatedIdentities(ctx context.Context, id identity.ID, opt Rel
 	}
 	return states, out.Truncated, nil
 }
+
+// ProposeRelation delivers sc, a public card signed by the conversation's
+// identity (proved with VerifyIdentity or CheckIn), to the inbox of its
+// recipient, hosted at this server.
+func (c *Conn) ProposeRelation(ctx context.Context, sc *graph.SignedCard) error {
+	if sc == nil {
+		return fmt.Errorf("propose relation: card is required")
+	}
+	if sc.Card.Visibility != graph.VisibilityPublic {
+		return fmt.Errorf("propose relation: private edges are not implemented yet")
+	}
+	_, err := c.Call(ctx, &wirepb.Request{Body: &wirepb.Request_ProposeRelation{ProposeRelation: &wirepb.ProposeRelationRequest{
+		Card: sc.Raw, CardSignature: sc.Signature,
+	}}})
+	if err != nil {
+		return fmt.Errorf("propose relation: %w", err)
+	}
+	return nil
+}
+
+// RelationInbox returns the pending proposals to the conversation's identity
+// (proved with VerifyIdentity or CheckIn) at its hosting server. Every card
+// is verified here with graph.OpenCard and must be public and name this
+// identity as recipient; one that does not makes the answer fail with
+// ErrBadServer.
+func (c *Conn) RelationInbox(ctx context.Context) ([]*graph.SignedCard, error) {
+	key, _, err := c.conversation()
+	if err != nil {
+		return nil, fmt.Errorf("relation inbox: %w", err)
+	}
+	resp, err := c.Call(ctx, &wirepb.Request{Body: &wirepb.Request_GetRelationInbox{GetRelationInbox: &wirepb.GetRelationInboxRequest{}}})
+	if err != nil {
+		return nil, fmt.Errorf("relation inbox: %w", err)
+	}
+	items := resp.GetGetRelationInbox().GetCards()
+	out := make([]*graph.SignedCard, 0, len(items))
+	for i, it := range items {
+		sc, err := graph.OpenCard(it.Card, it.CardSignature, nil)
+		if err != nil {
+			return nil, fmt.Errorf("relation inbox: %w: card %d: %v", ErrBadServer, i, err)
+		}
+		if !sc.Card.Recipient.Equal(key.Public()) || sc.Card.Visibility != graph.VisibilityPublic {
+			return nil, fmt.Errorf("relation inbox: %w: card %d is not a public card to this identity", ErrBadServer, i)
+		}
+		out = append(out, sc)
+	}
+	return out, nil
+}
+
+// AcceptRelation stores the public edge of sc and acc (graph.Accept by the
+// conversation's identity) at its hosting server and removes the card from
+// its inbox. Unlike AddRelatedIdentity it needs only VerifyIdentity, so a
+// running agent keeps its check-in.
+func (c *Conn) AcceptRelation(ctx context.Context, sc *graph.SignedCard, acc *graph.SignedAcceptance) error {
+	if sc == nil || acc == nil {
+		return fmt.Errorf("accept relation: card and acceptance are required")
+	}
+	_, err := c.Call(ctx, &wirepb.Request{Body: &wirepb.Request_AcceptRelation{AcceptRelation: &wirepb.AcceptRelationRequest{
+		Card: sc.Raw, CardSignature: sc.Signature,
+		Acceptance: acc.Raw, AcceptanceSignature: acc.Signature,
+		ApplicationId: acc.Acceptance.ApplicationID,
+	}}})
+	if err != nil {
+		return fmt.Errorf("accept relation: %w", err)
+	}
+	return nil
+}
+
+// RejectRelation removes the pending proposal of card id from the
+// conversation's identity's inbox without storing an edge.
+func (c *Conn) RejectRelation(ctx context.Context, id graph.CardID) error {
+	_, err := c.Call(ctx, &wirepb.Request{Body: &wirepb.Request_RejectRelation{RejectRelation: &wirepb.RejectRelationRequest{CardId: id[:]}}})
+	if err != nil {
+		return fmt.Errorf("reject relation: %w", err)
+	}
+	return nil
+}

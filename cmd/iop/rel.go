@@ -3,11 +3,15 @@ package main
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"sort"
+	"strings"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/spf13/cobra"
 
 	"github.com/iop-go/iop/client"
@@ -55,6 +59,30 @@ func printEdges(w io.Writer, es []edgeView) {
 	}
 }
 
+// dialHosting connects to the profile server hosting id, found through
+// the node given by --server or IOP_SERVER.
+func dialHosting(ctx context.Context, server string, id identity.ID) (*client.Conn, func(), error) {
+	ai, err := nodeAddr(server)
+	if err != nil {
+		return nil, nil, err
+	}
+	h, err := p2p.New(p2p.Config{Limits: p2p.ClientLimits()})
+	if err != nil {
+		return nil, nil, err
+	}
+	hosting, err := client.HostingServer(ctx, h, ai, id)
+	if err != nil {
+		h.Close()
+		return nil, nil, err
+	}
+	c, err := client.Dial(ctx, h, hosting)
+	if err != nil {
+		h.Close()
+		return nil, nil, err
+	}
+	return c, func() { c.Close(); h.Close() }, nil
+}
+
 func relCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "rel", Short: "Relationships: the edges of the graphchain"}
 	var server, typ, issuer string
@@ -76,26 +104,13 @@ func relCmd(g *globals) *cobra.Command {
 				}
 				opt.Issuer = &iid
 			}
-			ai, err := nodeAddr(server)
-			if err != nil {
-				return err
-			}
-			h, err := p2p.New(p2p.Config{Limits: p2p.ClientLimits()})
-			if err != nil {
-				return err
-			}
-			defer h.Close()
 			ctx, cancel := context.WithTimeout(cmd.Context(), time.Minute)
 			defer cancel()
-			hosting, err := client.HostingServer(ctx, h, ai, id)
+			c, done, err := dialHosting(ctx, server, id)
 			if err != nil {
 				return err
 			}
-			c, err := client.Dial(ctx, h, hosting)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
+			defer done()
 			var out []edgeView
 			for {
 				edges, more, err := c.GetRelatedIdentities(ctx, id, opt)
@@ -154,6 +169,337 @@ func relCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.AddCommand(get, verify)
+	cmd.AddCommand(get, verify, relProposeCmd(g), relInboxCmd(g), relAcceptCmd(g), relListCmd(g))
+	return cmd
+}
+
+// cardView is a pending proposal as the CLI prints it.
+type cardView struct {
+	ID         string            `json:"id"`
+	Type       string            `json:"type"`
+	Issuer     identity.ID       `json:"issuer"`
+	Recipient  identity.ID       `json:"recipient"`
+	ValidFrom  time.Time         `json:"valid_from"`
+	ValidTo    time.Time         `json:"valid_to"`
+	Properties map[string]string `json:"properties,omitempty"`
+}
+
+func viewCard(sc *graph.SignedCard) cardView {
+	c := sc.Card
+	id := sc.ID()
+	return cardView{ID: hex.EncodeToString(id[:]), Type: c.Type, Issuer: c.IssuerID(), Recipient: c.RecipientID(),
+		ValidFrom: c.ValidFrom.UTC(), ValidTo: c.ValidTo.UTC(), Properties: c.Properties}
+}
+
+// parseDay parses a YYYY-MM-DD date (UTC) for flag name; end selects the
+// last millisecond of the day rather than its start.
+func parseDay(name, s string, end bool) (time.Time, error) {
+	d, err := time.Parse("2006-01-02", s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("--%s: want a date YYYY-MM-DD, got %q", name, s)
+	}
+	if end {
+		d = d.AddDate(0, 0, 1).Add(-time.Millisecond)
+	}
+	return d, nil
+}
+
+// parseProps parses k=v pairs separated by commas.
+func parseProps(s string) (map[string]string, error) {
+	if s == "" {
+		return nil, nil
+	}
+	out := map[string]string{}
+	for _, kv := range strings.Split(s, ",") {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("--props: want k=v pairs separated by commas, got %q", kv)
+		}
+		if _, dup := out[k]; dup {
+			return nil, fmt.Errorf("--props: key %q given twice", k)
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+// ownServer connects to the hosting server of key's identity, found through
+// the node at server (or IOP_SERVER) when set, from the agent's stored state
+// otherwise, and proves the key there with VerifyIdentity (which leaves a
+// running agent's check-in alone).
+func (g *globals) ownServer(ctx context.Context, server string, key *identity.Key) (*client.Conn, func(), error) {
+	if server == "" {
+		server = envServer()
+	}
+	h, err := p2p.New(p2p.Config{Limits: p2p.ClientLimits()})
+	if err != nil {
+		return nil, nil, err
+	}
+	var hosting peer.AddrInfo
+	if server != "" {
+		via, err := p2p.ParseAddr(server)
+		if err == nil {
+			hosting, err = client.HostingServer(ctx, h, via, key.ID())
+		}
+		if err != nil {
+			h.Close()
+			return nil, nil, err
+		}
+	} else {
+		a, err := client.NewAgent(client.AgentConfig{Home: g.home, Key: key})
+		if err == nil {
+			hosting, err = a.ServerAddr()
+		}
+		if err != nil {
+			h.Close()
+			return nil, nil, fmt.Errorf("no hosting server known for %s: pass --server or run `iop agent` first (%v)", key.ID().Short(), err)
+		}
+	}
+	c, err := client.Dial(ctx, h, hosting)
+	if err != nil {
+		h.Close()
+		return nil, nil, err
+	}
+	done := func() { c.Close(); h.Close() }
+	if err := c.StartConversation(ctx, key); err != nil {
+		done()
+		return nil, nil, err
+	}
+	if err := c.VerifyIdentity(ctx); err != nil {
+		done()
+		return nil, nil, err
+	}
+	return c, done, nil
+}
+
+func relProposeCmd(g *globals) *cobra.Command {
+	var server, typ, from, until, props string
+	var private bool
+	cmd := &cobra.Command{
+		Use:   "propose ID",
+		Short: "Propose a public edge from this identity to ID: the signed card goes to the inbox at ID's hosting server",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if private {
+				return errors.New("--private: private edges are not implemented yet")
+			}
+			to, err := identity.ParseID(args[0])
+			if err != nil {
+				return err
+			}
+			if typ == "" {
+				return errors.New("--type is required, e.g. work/employs")
+			}
+			if until == "" {
+				return errors.New("--valid-until is required (YYYY-MM-DD)")
+			}
+			c := graph.Card{Type: typ, Visibility: graph.VisibilityPublic}
+			if c.ValidTo, err = parseDay("valid-until", until, true); err != nil {
+				return err
+			}
+			if from != "" {
+				if c.ValidFrom, err = parseDay("valid-from", from, false); err != nil {
+					return err
+				}
+			}
+			if c.Properties, err = parseProps(props); err != nil {
+				return err
+			}
+			key, err := g.loadKey("")
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), time.Minute)
+			defer cancel()
+			// The recipient's public key is in its hosted profile.
+			conn, done, err := dialHosting(ctx, server, to)
+			if err != nil {
+				return err
+			}
+			defer done()
+			info, err := conn.GetProfile(ctx, to, client.GetOptions{})
+			if err != nil {
+				return err
+			}
+			if !info.Hosted || info.Profile == nil {
+				return fmt.Errorf("identity %s is not hosted at its server: it cannot receive proposals", to)
+			}
+			c.Recipient = info.Profile.Profile.PublicKey
+			sc, err := graph.SignCard(key, c)
+			if err != nil {
+				return fmt.Errorf("card: %w", err)
+			}
+			if err := conn.StartConversation(ctx, key); err != nil {
+				return err
+			}
+			if err := conn.VerifyIdentity(ctx); err != nil {
+				return err
+			}
+			if err := conn.ProposeRelation(ctx, sc); err != nil {
+				return err
+			}
+			v := viewCard(sc)
+			return g.print(v, func(w io.Writer) { fmt.Fprintln(w, v.ID) })
+		},
+	}
+	cmd.Flags().StringVar(&server, "server", "", "a node that finds the recipient's server (default IOP_SERVER)")
+	cmd.Flags().StringVar(&typ, "type", "", "edge type, e.g. work/employs")
+	cmd.Flags().StringVar(&from, "valid-from", "", "first day of validity, YYYY-MM-DD UTC (default now)")
+	cmd.Flags().StringVar(&until, "valid-until", "", "last day of validity, YYYY-MM-DD UTC")
+	cmd.Flags().StringVar(&props, "props", "", "properties, k=v pairs separated by commas")
+	cmd.Flags().BoolVar(&private, "private", false, "a private edge (not implemented yet)")
+	return cmd
+}
+
+func relInboxCmd(g *globals) *cobra.Command {
+	var server string
+	cmd := &cobra.Command{
+		Use:   "inbox",
+		Short: "The edges proposed to this identity, waiting at its hosting server",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			key, err := g.loadKey("")
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), time.Minute)
+			defer cancel()
+			c, done, err := g.ownServer(ctx, server, key)
+			if err != nil {
+				return err
+			}
+			defer done()
+			cards, err := c.RelationInbox(ctx)
+			if err != nil {
+				return err
+			}
+			out := []cardView{}
+			for _, sc := range cards {
+				out = append(out, viewCard(sc))
+			}
+			return g.print(out, func(w io.Writer) {
+				if len(out) == 0 {
+					fmt.Fprintln(w, "no proposals")
+				}
+				for _, v := range out {
+					fmt.Fprintf(w, "%s  %-20s from %s  %s to %s", v.ID, v.Type, v.Issuer, v.ValidFrom.Format("2006-01-02"), v.ValidTo.Format("2006-01-02"))
+					keys := make([]string, 0, len(v.Properties))
+					for k := range v.Properties {
+						keys = append(keys, k)
+					}
+					sort.Strings(keys)
+					for _, k := range keys {
+						fmt.Fprintf(w, " %s=%s", k, v.Properties[k])
+					}
+					fmt.Fprintln(w)
+				}
+			})
+		},
+	}
+	cmd.Flags().StringVar(&server, "server", "", "a node that finds this identity's server (default: the agent's server)")
+	return cmd
+}
+
+func relAcceptCmd(g *globals) *cobra.Command {
+	var server, app string
+	cmd := &cobra.Command{
+		Use:   "accept CARD",
+		Short: "Accept a proposed edge (card ID or a unique prefix): sign the acceptance and store the public edge",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			prefix := strings.ToLower(args[0])
+			if prefix == "" {
+				return errors.New("card: an ID or ID prefix is required")
+			}
+			key, err := g.loadKey("")
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), time.Minute)
+			defer cancel()
+			c, done, err := g.ownServer(ctx, server, key)
+			if err != nil {
+				return err
+			}
+			defer done()
+			cards, err := c.RelationInbox(ctx)
+			if err != nil {
+				return err
+			}
+			var match []*graph.SignedCard
+			for _, sc := range cards {
+				if strings.HasPrefix(sc.ID().String(), prefix) {
+					match = append(match, sc)
+				}
+			}
+			switch len(match) {
+			case 0:
+				return fmt.Errorf("card %s: no pending proposal matches (see `iop rel inbox`)", args[0])
+			case 1:
+			default:
+				return fmt.Errorf("card %s: %d pending proposals match; give more of the ID", args[0], len(match))
+			}
+			sc := match[0]
+			appID := app
+			if appID == "" {
+				appID = sc.ID().String()[:16]
+			}
+			acc, err := graph.Accept(key, sc, []byte(appID))
+			if err != nil {
+				return fmt.Errorf("--app: %w", err)
+			}
+			if err := c.AcceptRelation(ctx, sc, acc); err != nil {
+				return err
+			}
+			v := viewCard(sc)
+			return g.print(v, func(w io.Writer) {
+				fmt.Fprintf(w, "accepted %s: %s from %s, application ID %s\n", v.ID, v.Type, v.Issuer, appID)
+			})
+		},
+	}
+	cmd.Flags().StringVar(&server, "server", "", "a node that finds this identity's server (default: the agent's server)")
+	cmd.Flags().StringVar(&app, "app", "", "application ID of the edge (default: the first 16 hex digits of the card ID)")
+	return cmd
+}
+
+func relListCmd(g *globals) *cobra.Command {
+	var server string
+	var invalid bool
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "The public edges whose recipient is this identity, stored at its hosting server (edges it issued are not listed)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			key, err := g.loadKey("")
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), time.Minute)
+			defer cancel()
+			c, done, err := g.ownServer(ctx, server, key)
+			if err != nil {
+				return err
+			}
+			defer done()
+			opt := client.RelationOptions{IncludeInvalid: invalid}
+			out := []edgeView{}
+			for {
+				edges, more, err := c.GetRelatedIdentities(ctx, key.ID(), opt)
+				if err != nil {
+					return err
+				}
+				for _, e := range edges {
+					out = append(out, viewEdge(e))
+				}
+				opt.Skip += len(edges)
+				if !more || len(edges) == 0 {
+					break
+				}
+			}
+			return g.print(out, func(w io.Writer) { printEdges(w, out) })
+		},
+	}
+	cmd.Flags().StringVar(&server, "server", "", "a node that finds this identity's server (default: the agent's server)")
+	cmd.Flags().BoolVar(&invalid, "include-invalid", false, "include revoked, expired and not yet valid edges")
 	return cmd
 }

@@ -168,6 +168,9 @@ func mkPNG(ts *testscript.TestScript, neg bool, args []string) {
 func fastDevnet() *chaincfg.Params {
 	p := chaincfg.DevNet()
 	p.TargetSpacing = 100 * time.Millisecond
+	// The voting period is counted in blocks: keep it a minute long so a
+	// slow (race-instrumented) run can still vote within it.
+	p.CCVotingPeriod = 600
 	return p
 }
 

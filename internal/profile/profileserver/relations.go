@@ -75,52 +75,71 @@ func validApplicationID(id []byte) bool {
 }
 
 // addRelatedIdentity stores a public edge whose recipient is the checked-in
-// identity. Everything is verified with package graph: the card (its ID,
-// fields and issuer signature), the recipient's acceptance of this card for
-// this application ID, and that the card is public, names the caller as
-// recipient and has not expired. The edge is committed before the answer.
+// identity (see storeRelation).
 func (ss *session) addRelatedIdentity(req *wirepb.Request) (*wirepb.Response, error) {
-	s := ss.s
 	r := req.GetAddRelatedIdentity()
-	if len(r.Card) == 0 {
-		return nil, wire.Invalid("signedCard.card")
+	in := relationInput{r.Card, r.CardSignature, r.Acceptance, r.AcceptanceSignature, r.ApplicationId}
+	if err := ss.storeRelation(in, true, nil); err != nil {
+		return nil, err
 	}
-	sc, err := graph.OpenCard(r.Card, r.CardSignature, nil)
+	return &wirepb.Response{Body: &wirepb.Response_AddRelatedIdentity{AddRelatedIdentity: &wirepb.AddRelatedIdentityResponse{}}}, nil
+}
+
+// relationInput is a signed card and the recipient's signed acceptance of
+// it for an application ID, as a request carries them.
+type relationInput struct {
+	card, cardSig, acc, accSig, appID []byte
+}
+
+// storeRelation verifies in and stores the public edge for the
+// conversation's identity. Everything is verified with package graph: the
+// card (its ID, fields and issuer signature), the recipient's acceptance of
+// this card for this application ID, and that the card is public, names
+// the caller as recipient and has not expired. checkedIn requires the
+// session to be the identity's check-in (AddRelatedIdentity); otherwise a
+// proven key is enough (AcceptRelation). also, when set, runs in the same
+// durable transaction. The edge is committed before the answer.
+func (ss *session) storeRelation(in relationInput, checkedIn bool, also func(tx *bbolt.Tx, cardID graph.CardID) error) error {
+	s := ss.s
+	if len(in.card) == 0 {
+		return wire.Invalid("signedCard.card")
+	}
+	sc, err := graph.OpenCard(in.card, in.cardSig, nil)
 	if err != nil {
-		return nil, cardField(err)
+		return cardField(err)
 	}
 	if !bytes.Equal(sc.Card.Recipient, ss.clientKey) {
-		return nil, wire.Invalid("signedCard.card.recipientPublicKey")
+		return wire.Invalid("signedCard.card.recipientPublicKey")
 	}
 	if sc.Card.Visibility != graph.VisibilityPublic {
-		return nil, wire.Invalid("signedCard.card.visibility")
+		return wire.Invalid("signedCard.card.visibility")
 	}
-	if !validApplicationID(r.ApplicationId) {
-		return nil, wire.Invalid("cardApplication.applicationId")
+	if !validApplicationID(in.appID) {
+		return wire.Invalid("cardApplication.applicationId")
 	}
-	acc, err := graph.OpenAcceptance(r.Acceptance, r.AcceptanceSignature, sc, r.ApplicationId)
+	acc, err := graph.OpenAcceptance(in.acc, in.accSig, sc, in.appID)
 	if err != nil {
-		return nil, acceptanceField(err)
+		return acceptanceField(err)
 	}
 	e, err := graph.NewEdge(sc, acc)
 	if err != nil {
-		return nil, acceptanceField(err)
+		return acceptanceField(err)
 	}
 	now := s.cfg.Now()
 	st, err := graph.Derive(e, nil, now)
 	if err != nil {
-		return nil, acceptanceField(err)
+		return acceptanceField(err)
 	}
 	if st.Status == graph.EdgeExpired {
-		return nil, wire.Invalid("signedCard.card.validTo")
+		return wire.Invalid("signedCard.card.validTo")
 	}
 	issuer := sc.Card.IssuerID()
 	cardID := sc.ID()
-	key := relationKey(ss.clientID, r.ApplicationId)
-	limit := ss.s.cfg.MaxRelations
-	err = s.relationWrite(ss, func(b *bbolt.Bucket, tag []byte) error {
+	key := relationKey(ss.clientID, in.appID)
+	limit := s.cfg.MaxRelations
+	return s.relationWrite(ss, checkedIn, func(tx *bbolt.Tx, b *bbolt.Bucket, tag []byte) error {
 		if b.Get(key) != nil {
-			return wire.Errorf(wirepb.Status_ALREADY_EXISTS, "a relation with application ID %x is already stored", r.ApplicationId)
+			return wire.Errorf(wirepb.Status_ALREADY_EXISTS, "a relation with application ID %x is already stored", in.appID)
 		}
 		n, records, err := scanCard(b, ss.clientID, cardID[:], now)
 		if err != nil {
@@ -154,12 +173,14 @@ func (ss *session) addRelatedIdentity(req *wirepb.Request) (*wirepb.Response, er
 		if err != nil {
 			return fmt.Errorf("encode relation: %w", err)
 		}
-		return b.Put(key, v)
+		if err := b.Put(key, v); err != nil {
+			return err
+		}
+		if also != nil {
+			return also(tx, cardID)
+		}
+		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return &wirepb.Response{Body: &wirepb.Response_AddRelatedIdentity{AddRelatedIdentity: &wirepb.AddRelatedIdentityResponse{}}}, nil
 }
 
 // removeRelatedIdentity removes the checked-in identity's edge stored under
@@ -170,7 +191,7 @@ func (ss *session) removeRelatedIdentity(req *wirepb.Request) (*wirepb.Response,
 		return nil, wire.Invalid("applicationId")
 	}
 	key := relationKey(ss.clientID, appID)
-	err := ss.s.relationWrite(ss, func(b *bbolt.Bucket, _ []byte) error {
+	err := ss.s.relationWrite(ss, true, func(_ *bbolt.Tx, b *bbolt.Bucket, _ []byte) error {
 		if b.Get(key) == nil {
 			return wire.Errorf(wirepb.Status_NOT_FOUND, "no relation with application ID %x", appID)
 		}
@@ -214,13 +235,18 @@ func purgeStale(b *bbolt.Bucket, id identity.ID, tag []byte) error {
 
 // relationWrite runs fn on the relations bucket in one durable transaction
 // (bbolt fsyncs the commit before Update returns), after removing stale
-// edges, while ss is the checked-in session of its identity and no other
-// write to the identity is in progress. fn gets the current hosting tag. An
-// error from fn rolls the transaction back.
-func (s *Server) relationWrite(ss *session, fn func(b *bbolt.Bucket, tag []byte) error) error {
+// edges, while ss's identity is hosted here (and, with checkedIn, ss is its
+// check-in) and no other write to the identity is in progress. fn gets the
+// transaction and the current hosting tag. An error from fn rolls the
+// transaction back.
+func (s *Server) relationWrite(ss *session, checkedIn bool, fn func(tx *bbolt.Tx, b *bbolt.Bucket, tag []byte) error) error {
 	s.mu.Lock()
 	h := s.ids[ss.clientID]
-	if h == nil || !h.active() || h.online != ss {
+	switch {
+	case h == nil || !h.active():
+		s.mu.Unlock()
+		return wire.Errorf(wirepb.Status_NOT_FOUND, "identity %s is not hosted here", ss.clientID)
+	case checkedIn && h.online != ss:
 		s.mu.Unlock()
 		return wire.Errorf(wirepb.Status_UNAUTHORIZED, "not checked in")
 	}
@@ -235,7 +261,7 @@ func (s *Server) relationWrite(ss *session, fn func(b *bbolt.Bucket, tag []byte)
 		if err := purgeStale(b, ss.clientID, tag); err != nil {
 			return err
 		}
-		return fn(b, tag)
+		return fn(tx, b, tag)
 	})
 	s.mu.Lock()
 	s.endLocked(ss.clientID)

@@ -85,6 +85,7 @@ type Config struct {
 	RelayRate           rate.Limit    // default 8 MiB/s: bytes one side of a call may relay per second
 	MaxRelations        int           // default 2,000 public edges per identity (the protocol maximum)
 	RelationsBudget     int           // default just under a frame: bytes of proofs in one related-identities answer
+	MaxInbox            int           // default 100 pending relationship proposals per identity
 
 	Now func() time.Time // default time.Now
 }
@@ -152,6 +153,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxRelations == 0 {
 		c.MaxRelations = MaxRelations
+	}
+	if c.MaxInbox == 0 {
+		c.MaxInbox = MaxInbox
 	}
 	if c.RelationsBudget == 0 {
 		c.RelationsBudget = RelationsBudget

@@ -344,6 +344,10 @@ var (
 	hRemoveRelated = handler{roleClient, needAuth, (*session).removeRelatedIdentity}
 	hGetRelated    = handler{roleClient, needAny, (*session).getRelatedIdentities}
 	hEdgeRecord    = handler{roleClient, needAny, (*session).addEdgeRecord}
+	hPropose       = handler{roleClient, needVerified, (*session).proposeRelation}
+	hInbox         = handler{roleClient, needVerified, (*session).getRelationInbox}
+	hAccept        = handler{roleClient, needVerified, (*session).acceptRelation}
+	hReject        = handler{roleClient, needVerified, (*session).rejectRelation}
 )
 
 func handlerFor(req *wirepb.Request) (handler, bool) {
@@ -398,6 +402,14 @@ func handlerFor(req *wirepb.Request) (handler, bool) {
 		return hRemoveRelated, true
 	case *wirepb.Request_GetRelatedIdentities:
 		return hGetRelated, true
+	case *wirepb.Request_ProposeRelation:
+		return hPropose, true
+	case *wirepb.Request_GetRelationInbox:
+		return hInbox, true
+	case *wirepb.Request_AcceptRelation:
+		return hAccept, true
+	case *wirepb.Request_RejectRelation:
+		return hReject, true
 	case *wirepb.Request_AddEdgeRecord:
 		return hEdgeRecord, true
 	}

@@ -18,6 +18,9 @@ var (
 	// bucketRelations holds public edges: recipient ID + application ID →
 	// wirepb.StoredRelation.
 	bucketRelations = []byte("profile/relations")
+	// bucketInbox holds pending relationship proposals: recipient ID + card
+	// ID → wirepb.SignedCardItem.
+	bucketInbox = []byte("profile/inbox")
 )
 
 // store is the profile server's durable state in bbolt.
@@ -27,7 +30,7 @@ type store struct {
 
 func openStore(db *bbolt.DB) (*store, error) {
 	err := db.Update(func(tx *bbolt.Tx) error {
-		for _, b := range [][]byte{bucketHosted, bucketImages, bucketRelations} {
+		for _, b := range [][]byte{bucketHosted, bucketImages, bucketRelations, bucketInbox} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}

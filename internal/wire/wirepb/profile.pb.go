@@ -249,6 +249,10 @@ type Request struct {
 	//	*Request_RemoveRelatedIdentity
 	//	*Request_GetRelatedIdentities
 	//	*Request_AddEdgeRecord
+	//	*Request_ProposeRelation
+	//	*Request_GetRelationInbox
+	//	*Request_AcceptRelation
+	//	*Request_RejectRelation
 	Body          isRequest_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -550,6 +554,42 @@ func (x *Request) GetAddEdgeRecord() *AddEdgeRecordRequest {
 	return nil
 }
 
+func (x *Request) GetProposeRelation() *ProposeRelationRequest {
+	if x != nil {
+		if x, ok := x.Body.(*Request_ProposeRelation); ok {
+			return x.ProposeRelation
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetGetRelationInbox() *GetRelationInboxRequest {
+	if x != nil {
+		if x, ok := x.Body.(*Request_GetRelationInbox); ok {
+			return x.GetRelationInbox
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetAcceptRelation() *AcceptRelationRequest {
+	if x != nil {
+		if x, ok := x.Body.(*Request_AcceptRelation); ok {
+			return x.AcceptRelation
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetRejectRelation() *RejectRelationRequest {
+	if x != nil {
+		if x, ok := x.Body.(*Request_RejectRelation); ok {
+			return x.RejectRelation
+		}
+	}
+	return nil
+}
+
 type isRequest_Body interface {
 	isRequest_Body()
 }
@@ -666,6 +706,22 @@ type Request_AddEdgeRecord struct {
 	AddEdgeRecord *AddEdgeRecordRequest `protobuf:"bytes,37,opt,name=add_edge_record,json=addEdgeRecord,proto3,oneof"`
 }
 
+type Request_ProposeRelation struct {
+	ProposeRelation *ProposeRelationRequest `protobuf:"bytes,38,opt,name=propose_relation,json=proposeRelation,proto3,oneof"`
+}
+
+type Request_GetRelationInbox struct {
+	GetRelationInbox *GetRelationInboxRequest `protobuf:"bytes,39,opt,name=get_relation_inbox,json=getRelationInbox,proto3,oneof"`
+}
+
+type Request_AcceptRelation struct {
+	AcceptRelation *AcceptRelationRequest `protobuf:"bytes,40,opt,name=accept_relation,json=acceptRelation,proto3,oneof"`
+}
+
+type Request_RejectRelation struct {
+	RejectRelation *RejectRelationRequest `protobuf:"bytes,41,opt,name=reject_relation,json=rejectRelation,proto3,oneof"`
+}
+
 func (*Request_Ping) isRequest_Body() {}
 
 func (*Request_ListRoles) isRequest_Body() {}
@@ -722,6 +778,14 @@ func (*Request_GetRelatedIdentities) isRequest_Body() {}
 
 func (*Request_AddEdgeRecord) isRequest_Body() {}
 
+func (*Request_ProposeRelation) isRequest_Body() {}
+
+func (*Request_GetRelationInbox) isRequest_Body() {}
+
+func (*Request_AcceptRelation) isRequest_Body() {}
+
+func (*Request_RejectRelation) isRequest_Body() {}
+
 type Response struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Status Status                 `protobuf:"varint,1,opt,name=status,proto3,enum=iop.wire.v1.Status" json:"status,omitempty"`
@@ -763,6 +827,10 @@ type Response struct {
 	//	*Response_RemoveRelatedIdentity
 	//	*Response_GetRelatedIdentities
 	//	*Response_AddEdgeRecord
+	//	*Response_ProposeRelation
+	//	*Response_GetRelationInbox
+	//	*Response_AcceptRelation
+	//	*Response_RejectRelation
 	Body          isResponse_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1085,6 +1153,42 @@ func (x *Response) GetAddEdgeRecord() *AddEdgeRecordResponse {
 	return nil
 }
 
+func (x *Response) GetProposeRelation() *ProposeRelationResponse {
+	if x != nil {
+		if x, ok := x.Body.(*Response_ProposeRelation); ok {
+			return x.ProposeRelation
+		}
+	}
+	return nil
+}
+
+func (x *Response) GetGetRelationInbox() *GetRelationInboxResponse {
+	if x != nil {
+		if x, ok := x.Body.(*Response_GetRelationInbox); ok {
+			return x.GetRelationInbox
+		}
+	}
+	return nil
+}
+
+func (x *Response) GetAcceptRelation() *AcceptRelationResponse {
+	if x != nil {
+		if x, ok := x.Body.(*Response_AcceptRelation); ok {
+			return x.AcceptRelation
+		}
+	}
+	return nil
+}
+
+func (x *Response) GetRejectRelation() *RejectRelationResponse {
+	if x != nil {
+		if x, ok := x.Body.(*Response_RejectRelation); ok {
+			return x.RejectRelation
+		}
+	}
+	return nil
+}
+
 type isResponse_Body interface {
 	isResponse_Body()
 }
@@ -1201,6 +1305,22 @@ type Response_AddEdgeRecord struct {
 	AddEdgeRecord *AddEdgeRecordResponse `protobuf:"bytes,37,opt,name=add_edge_record,json=addEdgeRecord,proto3,oneof"`
 }
 
+type Response_ProposeRelation struct {
+	ProposeRelation *ProposeRelationResponse `protobuf:"bytes,38,opt,name=propose_relation,json=proposeRelation,proto3,oneof"`
+}
+
+type Response_GetRelationInbox struct {
+	GetRelationInbox *GetRelationInboxResponse `protobuf:"bytes,39,opt,name=get_relation_inbox,json=getRelationInbox,proto3,oneof"`
+}
+
+type Response_AcceptRelation struct {
+	AcceptRelation *AcceptRelationResponse `protobuf:"bytes,40,opt,name=accept_relation,json=acceptRelation,proto3,oneof"`
+}
+
+type Response_RejectRelation struct {
+	RejectRelation *RejectRelationResponse `protobuf:"bytes,41,opt,name=reject_relation,json=rejectRelation,proto3,oneof"`
+}
+
 func (*Response_Ping) isResponse_Body() {}
 
 func (*Response_ListRoles) isResponse_Body() {}
@@ -1256,6 +1376,14 @@ func (*Response_RemoveRelatedIdentity) isResponse_Body() {}
 func (*Response_GetRelatedIdentities) isResponse_Body() {}
 
 func (*Response_AddEdgeRecord) isResponse_Body() {}
+
+func (*Response_ProposeRelation) isResponse_Body() {}
+
+func (*Response_GetRelationInbox) isResponse_Body() {}
+
+func (*Response_AcceptRelation) isResponse_Body() {}
+
+func (*Response_RejectRelation) isResponse_Body() {}
 
 type PingRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -4706,6 +4834,427 @@ func (x *AddEdgeRecordResponse) GetUpdated() uint32 {
 	return 0
 }
 
+// ProposeRelationRequest is sent by a card's issuer, on a conversation that
+// proved the issuer's key (verify identity or check-in), to deliver a signed
+// public card to its recipient, who must be hosted at this server.
+type ProposeRelationRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Card          []byte                 `protobuf:"bytes,1,opt,name=card,proto3" json:"card,omitempty"`                                        // graph.SignedCard.Raw
+	CardSignature []byte                 `protobuf:"bytes,2,opt,name=card_signature,json=cardSignature,proto3" json:"card_signature,omitempty"` // the issuer's signature over the card ID
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProposeRelationRequest) Reset() {
+	*x = ProposeRelationRequest{}
+	mi := &file_profile_proto_msgTypes[66]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProposeRelationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProposeRelationRequest) ProtoMessage() {}
+
+func (x *ProposeRelationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_profile_proto_msgTypes[66]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProposeRelationRequest.ProtoReflect.Descriptor instead.
+func (*ProposeRelationRequest) Descriptor() ([]byte, []int) {
+	return file_profile_proto_rawDescGZIP(), []int{66}
+}
+
+func (x *ProposeRelationRequest) GetCard() []byte {
+	if x != nil {
+		return x.Card
+	}
+	return nil
+}
+
+func (x *ProposeRelationRequest) GetCardSignature() []byte {
+	if x != nil {
+		return x.CardSignature
+	}
+	return nil
+}
+
+type ProposeRelationResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProposeRelationResponse) Reset() {
+	*x = ProposeRelationResponse{}
+	mi := &file_profile_proto_msgTypes[67]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProposeRelationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProposeRelationResponse) ProtoMessage() {}
+
+func (x *ProposeRelationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_profile_proto_msgTypes[67]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProposeRelationResponse.ProtoReflect.Descriptor instead.
+func (*ProposeRelationResponse) Descriptor() ([]byte, []int) {
+	return file_profile_proto_rawDescGZIP(), []int{67}
+}
+
+// GetRelationInboxRequest lists the pending proposals to the conversation's
+// identity, which must be hosted here and have proved its key.
+type GetRelationInboxRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetRelationInboxRequest) Reset() {
+	*x = GetRelationInboxRequest{}
+	mi := &file_profile_proto_msgTypes[68]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetRelationInboxRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetRelationInboxRequest) ProtoMessage() {}
+
+func (x *GetRelationInboxRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_profile_proto_msgTypes[68]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetRelationInboxRequest.ProtoReflect.Descriptor instead.
+func (*GetRelationInboxRequest) Descriptor() ([]byte, []int) {
+	return file_profile_proto_rawDescGZIP(), []int{68}
+}
+
+type SignedCardItem struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Card          []byte                 `protobuf:"bytes,1,opt,name=card,proto3" json:"card,omitempty"`
+	CardSignature []byte                 `protobuf:"bytes,2,opt,name=card_signature,json=cardSignature,proto3" json:"card_signature,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SignedCardItem) Reset() {
+	*x = SignedCardItem{}
+	mi := &file_profile_proto_msgTypes[69]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SignedCardItem) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SignedCardItem) ProtoMessage() {}
+
+func (x *SignedCardItem) ProtoReflect() protoreflect.Message {
+	mi := &file_profile_proto_msgTypes[69]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SignedCardItem.ProtoReflect.Descriptor instead.
+func (*SignedCardItem) Descriptor() ([]byte, []int) {
+	return file_profile_proto_rawDescGZIP(), []int{69}
+}
+
+func (x *SignedCardItem) GetCard() []byte {
+	if x != nil {
+		return x.Card
+	}
+	return nil
+}
+
+func (x *SignedCardItem) GetCardSignature() []byte {
+	if x != nil {
+		return x.CardSignature
+	}
+	return nil
+}
+
+type GetRelationInboxResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Cards         []*SignedCardItem      `protobuf:"bytes,1,rep,name=cards,proto3" json:"cards,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetRelationInboxResponse) Reset() {
+	*x = GetRelationInboxResponse{}
+	mi := &file_profile_proto_msgTypes[70]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetRelationInboxResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetRelationInboxResponse) ProtoMessage() {}
+
+func (x *GetRelationInboxResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_profile_proto_msgTypes[70]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetRelationInboxResponse.ProtoReflect.Descriptor instead.
+func (*GetRelationInboxResponse) Descriptor() ([]byte, []int) {
+	return file_profile_proto_rawDescGZIP(), []int{70}
+}
+
+func (x *GetRelationInboxResponse) GetCards() []*SignedCardItem {
+	if x != nil {
+		return x.Cards
+	}
+	return nil
+}
+
+// AcceptRelationRequest stores a public edge whose recipient is the
+// conversation's identity (verified or checked in, hosted here), exactly as
+// AddRelatedIdentityRequest does, and removes the card from the inbox.
+type AcceptRelationRequest struct {
+	state               protoimpl.MessageState `protogen:"open.v1"`
+	Card                []byte                 `protobuf:"bytes,1,opt,name=card,proto3" json:"card,omitempty"`
+	CardSignature       []byte                 `protobuf:"bytes,2,opt,name=card_signature,json=cardSignature,proto3" json:"card_signature,omitempty"`
+	Acceptance          []byte                 `protobuf:"bytes,3,opt,name=acceptance,proto3" json:"acceptance,omitempty"`
+	AcceptanceSignature []byte                 `protobuf:"bytes,4,opt,name=acceptance_signature,json=acceptanceSignature,proto3" json:"acceptance_signature,omitempty"`
+	ApplicationId       []byte                 `protobuf:"bytes,5,opt,name=application_id,json=applicationId,proto3" json:"application_id,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *AcceptRelationRequest) Reset() {
+	*x = AcceptRelationRequest{}
+	mi := &file_profile_proto_msgTypes[71]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AcceptRelationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AcceptRelationRequest) ProtoMessage() {}
+
+func (x *AcceptRelationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_profile_proto_msgTypes[71]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AcceptRelationRequest.ProtoReflect.Descriptor instead.
+func (*AcceptRelationRequest) Descriptor() ([]byte, []int) {
+	return file_profile_proto_rawDescGZIP(), []int{71}
+}
+
+func (x *AcceptRelationRequest) GetCard() []byte {
+	if x != nil {
+		return x.Card
+	}
+	return nil
+}
+
+func (x *AcceptRelationRequest) GetCardSignature() []byte {
+	if x != nil {
+		return x.CardSignature
+	}
+	return nil
+}
+
+func (x *AcceptRelationRequest) GetAcceptance() []byte {
+	if x != nil {
+		return x.Acceptance
+	}
+	return nil
+}
+
+func (x *AcceptRelationRequest) GetAcceptanceSignature() []byte {
+	if x != nil {
+		return x.AcceptanceSignature
+	}
+	return nil
+}
+
+func (x *AcceptRelationRequest) GetApplicationId() []byte {
+	if x != nil {
+		return x.ApplicationId
+	}
+	return nil
+}
+
+type AcceptRelationResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AcceptRelationResponse) Reset() {
+	*x = AcceptRelationResponse{}
+	mi := &file_profile_proto_msgTypes[72]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AcceptRelationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AcceptRelationResponse) ProtoMessage() {}
+
+func (x *AcceptRelationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_profile_proto_msgTypes[72]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AcceptRelationResponse.ProtoReflect.Descriptor instead.
+func (*AcceptRelationResponse) Descriptor() ([]byte, []int) {
+	return file_profile_proto_rawDescGZIP(), []int{72}
+}
+
+// RejectRelationRequest removes a pending proposal without storing it.
+type RejectRelationRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CardId        []byte                 `protobuf:"bytes,1,opt,name=card_id,json=cardId,proto3" json:"card_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RejectRelationRequest) Reset() {
+	*x = RejectRelationRequest{}
+	mi := &file_profile_proto_msgTypes[73]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RejectRelationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RejectRelationRequest) ProtoMessage() {}
+
+func (x *RejectRelationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_profile_proto_msgTypes[73]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RejectRelationRequest.ProtoReflect.Descriptor instead.
+func (*RejectRelationRequest) Descriptor() ([]byte, []int) {
+	return file_profile_proto_rawDescGZIP(), []int{73}
+}
+
+func (x *RejectRelationRequest) GetCardId() []byte {
+	if x != nil {
+		return x.CardId
+	}
+	return nil
+}
+
+type RejectRelationResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RejectRelationResponse) Reset() {
+	*x = RejectRelationResponse{}
+	mi := &file_profile_proto_msgTypes[74]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RejectRelationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RejectRelationResponse) ProtoMessage() {}
+
+func (x *RejectRelationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_profile_proto_msgTypes[74]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RejectRelationResponse.ProtoReflect.Descriptor instead.
+func (*RejectRelationResponse) Descriptor() ([]byte, []int) {
+	return file_profile_proto_rawDescGZIP(), []int{74}
+}
+
 // StoredRelation is a profile server's stored public edge, with the fields
 // a query filters on copied out of the proof.
 type StoredRelation struct {
@@ -4726,7 +5275,7 @@ type StoredRelation struct {
 
 func (x *StoredRelation) Reset() {
 	*x = StoredRelation{}
-	mi := &file_profile_proto_msgTypes[66]
+	mi := &file_profile_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4738,7 +5287,7 @@ func (x *StoredRelation) String() string {
 func (*StoredRelation) ProtoMessage() {}
 
 func (x *StoredRelation) ProtoReflect() protoreflect.Message {
-	mi := &file_profile_proto_msgTypes[66]
+	mi := &file_profile_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4751,7 +5300,7 @@ func (x *StoredRelation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoredRelation.ProtoReflect.Descriptor instead.
 func (*StoredRelation) Descriptor() ([]byte, []int) {
-	return file_profile_proto_rawDescGZIP(), []int{66}
+	return file_profile_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *StoredRelation) GetProof() []byte {
@@ -4831,7 +5380,7 @@ type HostedIdentity struct {
 
 func (x *HostedIdentity) Reset() {
 	*x = HostedIdentity{}
-	mi := &file_profile_proto_msgTypes[67]
+	mi := &file_profile_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4843,7 +5392,7 @@ func (x *HostedIdentity) String() string {
 func (*HostedIdentity) ProtoMessage() {}
 
 func (x *HostedIdentity) ProtoReflect() protoreflect.Message {
-	mi := &file_profile_proto_msgTypes[67]
+	mi := &file_profile_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4856,7 +5405,7 @@ func (x *HostedIdentity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HostedIdentity.ProtoReflect.Descriptor instead.
 func (*HostedIdentity) Descriptor() ([]byte, []int) {
-	return file_profile_proto_rawDescGZIP(), []int{67}
+	return file_profile_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *HostedIdentity) GetPublicKey() []byte {
@@ -4954,7 +5503,7 @@ type SharedProfile struct {
 
 func (x *SharedProfile) Reset() {
 	*x = SharedProfile{}
-	mi := &file_profile_proto_msgTypes[68]
+	mi := &file_profile_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4966,7 +5515,7 @@ func (x *SharedProfile) String() string {
 func (*SharedProfile) ProtoMessage() {}
 
 func (x *SharedProfile) ProtoReflect() protoreflect.Message {
-	mi := &file_profile_proto_msgTypes[68]
+	mi := &file_profile_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4979,7 +5528,7 @@ func (x *SharedProfile) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SharedProfile.ProtoReflect.Descriptor instead.
 func (*SharedProfile) Descriptor() ([]byte, []int) {
-	return file_profile_proto_rawDescGZIP(), []int{68}
+	return file_profile_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *SharedProfile) GetProfile() *SignedProfile {
@@ -5011,7 +5560,7 @@ type NeighborState struct {
 
 func (x *NeighborState) Reset() {
 	*x = NeighborState{}
-	mi := &file_profile_proto_msgTypes[69]
+	mi := &file_profile_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5023,7 +5572,7 @@ func (x *NeighborState) String() string {
 func (*NeighborState) ProtoMessage() {}
 
 func (x *NeighborState) ProtoReflect() protoreflect.Message {
-	mi := &file_profile_proto_msgTypes[69]
+	mi := &file_profile_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5036,7 +5585,7 @@ func (x *NeighborState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NeighborState.ProtoReflect.Descriptor instead.
 func (*NeighborState) Descriptor() ([]byte, []int) {
-	return file_profile_proto_rawDescGZIP(), []int{69}
+	return file_profile_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *NeighborState) GetSource() uint32 {
@@ -5090,7 +5639,7 @@ const file_profile_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\rR\x02id\x120\n" +
 	"\arequest\x18\x02 \x01(\v2\x14.iop.wire.v1.RequestH\x00R\arequest\x123\n" +
 	"\bresponse\x18\x03 \x01(\v2\x15.iop.wire.v1.ResponseH\x00R\bresponseB\x06\n" +
-	"\x04kind\"\xd5\x10\n" +
+	"\x04kind\"\x9b\x13\n" +
 	"\aRequest\x12\x1c\n" +
 	"\tsignature\x18\x01 \x01(\fR\tsignature\x12.\n" +
 	"\x04ping\x18\n" +
@@ -5127,8 +5676,12 @@ const file_profile_proto_rawDesc = "" +
 	"\x14add_related_identity\x18\" \x01(\v2&.iop.wire.v1.AddRelatedIdentityRequestH\x00R\x12addRelatedIdentity\x12c\n" +
 	"\x17remove_related_identity\x18# \x01(\v2).iop.wire.v1.RemoveRelatedIdentityRequestH\x00R\x15removeRelatedIdentity\x12`\n" +
 	"\x16get_related_identities\x18$ \x01(\v2(.iop.wire.v1.GetRelatedIdentitiesRequestH\x00R\x14getRelatedIdentities\x12K\n" +
-	"\x0fadd_edge_record\x18% \x01(\v2!.iop.wire.v1.AddEdgeRecordRequestH\x00R\raddEdgeRecordB\x06\n" +
-	"\x04body\"\xd7\x11\n" +
+	"\x0fadd_edge_record\x18% \x01(\v2!.iop.wire.v1.AddEdgeRecordRequestH\x00R\raddEdgeRecord\x12P\n" +
+	"\x10propose_relation\x18& \x01(\v2#.iop.wire.v1.ProposeRelationRequestH\x00R\x0fproposeRelation\x12T\n" +
+	"\x12get_relation_inbox\x18' \x01(\v2$.iop.wire.v1.GetRelationInboxRequestH\x00R\x10getRelationInbox\x12M\n" +
+	"\x0faccept_relation\x18( \x01(\v2\".iop.wire.v1.AcceptRelationRequestH\x00R\x0eacceptRelation\x12M\n" +
+	"\x0freject_relation\x18) \x01(\v2\".iop.wire.v1.RejectRelationRequestH\x00R\x0erejectRelationB\x06\n" +
+	"\x04body\"\xa1\x14\n" +
 	"\bResponse\x12+\n" +
 	"\x06status\x18\x01 \x01(\x0e2\x13.iop.wire.v1.StatusR\x06status\x12\x1c\n" +
 	"\ttimestamp\x18\x02 \x01(\x03R\ttimestamp\x12\x18\n" +
@@ -5168,7 +5721,11 @@ const file_profile_proto_rawDesc = "" +
 	"\x14add_related_identity\x18\" \x01(\v2'.iop.wire.v1.AddRelatedIdentityResponseH\x00R\x12addRelatedIdentity\x12d\n" +
 	"\x17remove_related_identity\x18# \x01(\v2*.iop.wire.v1.RemoveRelatedIdentityResponseH\x00R\x15removeRelatedIdentity\x12a\n" +
 	"\x16get_related_identities\x18$ \x01(\v2).iop.wire.v1.GetRelatedIdentitiesResponseH\x00R\x14getRelatedIdentities\x12L\n" +
-	"\x0fadd_edge_record\x18% \x01(\v2\".iop.wire.v1.AddEdgeRecordResponseH\x00R\raddEdgeRecordB\x06\n" +
+	"\x0fadd_edge_record\x18% \x01(\v2\".iop.wire.v1.AddEdgeRecordResponseH\x00R\raddEdgeRecord\x12Q\n" +
+	"\x10propose_relation\x18& \x01(\v2$.iop.wire.v1.ProposeRelationResponseH\x00R\x0fproposeRelation\x12U\n" +
+	"\x12get_relation_inbox\x18' \x01(\v2%.iop.wire.v1.GetRelationInboxResponseH\x00R\x10getRelationInbox\x12N\n" +
+	"\x0faccept_relation\x18( \x01(\v2#.iop.wire.v1.AcceptRelationResponseH\x00R\x0eacceptRelation\x12N\n" +
+	"\x0freject_relation\x18) \x01(\v2#.iop.wire.v1.RejectRelationResponseH\x00R\x0erejectRelationB\x06\n" +
 	"\x04body\"'\n" +
 	"\vPingRequest\x12\x18\n" +
 	"\apayload\x18\x01 \x01(\fR\apayload\">\n" +
@@ -5389,7 +5946,29 @@ const file_profile_proto_rawDesc = "" +
 	"\x06record\x18\x02 \x01(\fR\x06record\x12\x1c\n" +
 	"\tsignature\x18\x03 \x01(\fR\tsignature\"1\n" +
 	"\x15AddEdgeRecordResponse\x12\x18\n" +
-	"\aupdated\x18\x01 \x01(\rR\aupdated\"\xde\x01\n" +
+	"\aupdated\x18\x01 \x01(\rR\aupdated\"S\n" +
+	"\x16ProposeRelationRequest\x12\x12\n" +
+	"\x04card\x18\x01 \x01(\fR\x04card\x12%\n" +
+	"\x0ecard_signature\x18\x02 \x01(\fR\rcardSignature\"\x19\n" +
+	"\x17ProposeRelationResponse\"\x19\n" +
+	"\x17GetRelationInboxRequest\"K\n" +
+	"\x0eSignedCardItem\x12\x12\n" +
+	"\x04card\x18\x01 \x01(\fR\x04card\x12%\n" +
+	"\x0ecard_signature\x18\x02 \x01(\fR\rcardSignature\"M\n" +
+	"\x18GetRelationInboxResponse\x121\n" +
+	"\x05cards\x18\x01 \x03(\v2\x1b.iop.wire.v1.SignedCardItemR\x05cards\"\xcc\x01\n" +
+	"\x15AcceptRelationRequest\x12\x12\n" +
+	"\x04card\x18\x01 \x01(\fR\x04card\x12%\n" +
+	"\x0ecard_signature\x18\x02 \x01(\fR\rcardSignature\x12\x1e\n" +
+	"\n" +
+	"acceptance\x18\x03 \x01(\fR\n" +
+	"acceptance\x121\n" +
+	"\x14acceptance_signature\x18\x04 \x01(\fR\x13acceptanceSignature\x12%\n" +
+	"\x0eapplication_id\x18\x05 \x01(\fR\rapplicationId\"\x18\n" +
+	"\x16AcceptRelationResponse\"0\n" +
+	"\x15RejectRelationRequest\x12\x17\n" +
+	"\acard_id\x18\x01 \x01(\fR\x06cardId\"\x18\n" +
+	"\x16RejectRelationResponse\"\xde\x01\n" +
 	"\x0eStoredRelation\x12\x14\n" +
 	"\x05proof\x18\x01 \x01(\fR\x05proof\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12\x1b\n" +
@@ -5458,7 +6037,7 @@ func file_profile_proto_rawDescGZIP() []byte {
 }
 
 var file_profile_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_profile_proto_msgTypes = make([]protoimpl.MessageInfo, 70)
+var file_profile_proto_msgTypes = make([]protoimpl.MessageInfo, 79)
 var file_profile_proto_goTypes = []any{
 	(Status)(0),                              // 0: iop.wire.v1.Status
 	(*Message)(nil),                          // 1: iop.wire.v1.Message
@@ -5527,10 +6106,19 @@ var file_profile_proto_goTypes = []any{
 	(*GetRelatedIdentitiesResponse)(nil),     // 64: iop.wire.v1.GetRelatedIdentitiesResponse
 	(*AddEdgeRecordRequest)(nil),             // 65: iop.wire.v1.AddEdgeRecordRequest
 	(*AddEdgeRecordResponse)(nil),            // 66: iop.wire.v1.AddEdgeRecordResponse
-	(*StoredRelation)(nil),                   // 67: iop.wire.v1.StoredRelation
-	(*HostedIdentity)(nil),                   // 68: iop.wire.v1.HostedIdentity
-	(*SharedProfile)(nil),                    // 69: iop.wire.v1.SharedProfile
-	(*NeighborState)(nil),                    // 70: iop.wire.v1.NeighborState
+	(*ProposeRelationRequest)(nil),           // 67: iop.wire.v1.ProposeRelationRequest
+	(*ProposeRelationResponse)(nil),          // 68: iop.wire.v1.ProposeRelationResponse
+	(*GetRelationInboxRequest)(nil),          // 69: iop.wire.v1.GetRelationInboxRequest
+	(*SignedCardItem)(nil),                   // 70: iop.wire.v1.SignedCardItem
+	(*GetRelationInboxResponse)(nil),         // 71: iop.wire.v1.GetRelationInboxResponse
+	(*AcceptRelationRequest)(nil),            // 72: iop.wire.v1.AcceptRelationRequest
+	(*AcceptRelationResponse)(nil),           // 73: iop.wire.v1.AcceptRelationResponse
+	(*RejectRelationRequest)(nil),            // 74: iop.wire.v1.RejectRelationRequest
+	(*RejectRelationResponse)(nil),           // 75: iop.wire.v1.RejectRelationResponse
+	(*StoredRelation)(nil),                   // 76: iop.wire.v1.StoredRelation
+	(*HostedIdentity)(nil),                   // 77: iop.wire.v1.HostedIdentity
+	(*SharedProfile)(nil),                    // 78: iop.wire.v1.SharedProfile
+	(*NeighborState)(nil),                    // 79: iop.wire.v1.NeighborState
 }
 var file_profile_proto_depIdxs = []int32{
 	2,  // 0: iop.wire.v1.Message.request:type_name -> iop.wire.v1.Request
@@ -5563,51 +6151,60 @@ var file_profile_proto_depIdxs = []int32{
 	61, // 27: iop.wire.v1.Request.remove_related_identity:type_name -> iop.wire.v1.RemoveRelatedIdentityRequest
 	63, // 28: iop.wire.v1.Request.get_related_identities:type_name -> iop.wire.v1.GetRelatedIdentitiesRequest
 	65, // 29: iop.wire.v1.Request.add_edge_record:type_name -> iop.wire.v1.AddEdgeRecordRequest
-	0,  // 30: iop.wire.v1.Response.status:type_name -> iop.wire.v1.Status
-	5,  // 31: iop.wire.v1.Response.ping:type_name -> iop.wire.v1.PingResponse
-	8,  // 32: iop.wire.v1.Response.list_roles:type_name -> iop.wire.v1.ListRolesResponse
-	10, // 33: iop.wire.v1.Response.start_conversation:type_name -> iop.wire.v1.StartConversationResponse
-	13, // 34: iop.wire.v1.Response.register_hosting:type_name -> iop.wire.v1.RegisterHostingResponse
-	15, // 35: iop.wire.v1.Response.check_in:type_name -> iop.wire.v1.CheckInResponse
-	17, // 36: iop.wire.v1.Response.verify_identity:type_name -> iop.wire.v1.VerifyIdentityResponse
-	21, // 37: iop.wire.v1.Response.update_profile:type_name -> iop.wire.v1.UpdateProfileResponse
-	23, // 38: iop.wire.v1.Response.cancel_hosting:type_name -> iop.wire.v1.CancelHostingResponse
-	25, // 39: iop.wire.v1.Response.app_service_add:type_name -> iop.wire.v1.ApplicationServiceAddResponse
-	27, // 40: iop.wire.v1.Response.app_service_remove:type_name -> iop.wire.v1.ApplicationServiceRemoveResponse
-	29, // 41: iop.wire.v1.Response.get_profile:type_name -> iop.wire.v1.GetProfileResponse
-	32, // 42: iop.wire.v1.Response.search:type_name -> iop.wire.v1.ProfileSearchResponse
-	34, // 43: iop.wire.v1.Response.search_part:type_name -> iop.wire.v1.ProfileSearchPartResponse
-	58, // 44: iop.wire.v1.Response.stats:type_name -> iop.wire.v1.ProfileStatsResponse
-	36, // 45: iop.wire.v1.Response.publish_claim:type_name -> iop.wire.v1.PublishClaimResponse
-	38, // 46: iop.wire.v1.Response.resolve:type_name -> iop.wire.v1.ResolveResponse
-	47, // 47: iop.wire.v1.Response.call_service:type_name -> iop.wire.v1.CallServiceResponse
-	49, // 48: iop.wire.v1.Response.incoming_call:type_name -> iop.wire.v1.IncomingCallResponse
-	51, // 49: iop.wire.v1.Response.relay_send:type_name -> iop.wire.v1.RelaySendResponse
-	53, // 50: iop.wire.v1.Response.relay_deliver:type_name -> iop.wire.v1.RelayDeliverResponse
-	41, // 51: iop.wire.v1.Response.neighborhood_sync:type_name -> iop.wire.v1.NeighborhoodSyncResponse
-	45, // 52: iop.wire.v1.Response.node_status:type_name -> iop.wire.v1.NodeStatusResponse
-	43, // 53: iop.wire.v1.Response.turn_credentials:type_name -> iop.wire.v1.TurnCredentialsResponse
-	55, // 54: iop.wire.v1.Response.close_call:type_name -> iop.wire.v1.CloseCallResponse
-	60, // 55: iop.wire.v1.Response.add_related_identity:type_name -> iop.wire.v1.AddRelatedIdentityResponse
-	62, // 56: iop.wire.v1.Response.remove_related_identity:type_name -> iop.wire.v1.RemoveRelatedIdentityResponse
-	64, // 57: iop.wire.v1.Response.get_related_identities:type_name -> iop.wire.v1.GetRelatedIdentitiesResponse
-	66, // 58: iop.wire.v1.Response.add_edge_record:type_name -> iop.wire.v1.AddEdgeRecordResponse
-	7,  // 59: iop.wire.v1.ListRolesResponse.roles:type_name -> iop.wire.v1.ServerRole
-	19, // 60: iop.wire.v1.UpdateProfileRequest.profile:type_name -> iop.wire.v1.SignedProfile
-	19, // 61: iop.wire.v1.GetProfileResponse.signed_profile:type_name -> iop.wire.v1.SignedProfile
-	19, // 62: iop.wire.v1.ProfileQueryInformation.signed_profile:type_name -> iop.wire.v1.SignedProfile
-	31, // 63: iop.wire.v1.ProfileSearchResponse.profiles:type_name -> iop.wire.v1.ProfileQueryInformation
-	31, // 64: iop.wire.v1.ProfileSearchPartResponse.profiles:type_name -> iop.wire.v1.ProfileQueryInformation
-	19, // 65: iop.wire.v1.SharedProfileItem.profile:type_name -> iop.wire.v1.SignedProfile
-	40, // 66: iop.wire.v1.NeighborhoodSyncResponse.items:type_name -> iop.wire.v1.SharedProfileItem
-	57, // 67: iop.wire.v1.ProfileStatsResponse.stats:type_name -> iop.wire.v1.ProfileStatsItem
-	19, // 68: iop.wire.v1.HostedIdentity.profile:type_name -> iop.wire.v1.SignedProfile
-	19, // 69: iop.wire.v1.SharedProfile.profile:type_name -> iop.wire.v1.SignedProfile
-	70, // [70:70] is the sub-list for method output_type
-	70, // [70:70] is the sub-list for method input_type
-	70, // [70:70] is the sub-list for extension type_name
-	70, // [70:70] is the sub-list for extension extendee
-	0,  // [0:70] is the sub-list for field type_name
+	67, // 30: iop.wire.v1.Request.propose_relation:type_name -> iop.wire.v1.ProposeRelationRequest
+	69, // 31: iop.wire.v1.Request.get_relation_inbox:type_name -> iop.wire.v1.GetRelationInboxRequest
+	72, // 32: iop.wire.v1.Request.accept_relation:type_name -> iop.wire.v1.AcceptRelationRequest
+	74, // 33: iop.wire.v1.Request.reject_relation:type_name -> iop.wire.v1.RejectRelationRequest
+	0,  // 34: iop.wire.v1.Response.status:type_name -> iop.wire.v1.Status
+	5,  // 35: iop.wire.v1.Response.ping:type_name -> iop.wire.v1.PingResponse
+	8,  // 36: iop.wire.v1.Response.list_roles:type_name -> iop.wire.v1.ListRolesResponse
+	10, // 37: iop.wire.v1.Response.start_conversation:type_name -> iop.wire.v1.StartConversationResponse
+	13, // 38: iop.wire.v1.Response.register_hosting:type_name -> iop.wire.v1.RegisterHostingResponse
+	15, // 39: iop.wire.v1.Response.check_in:type_name -> iop.wire.v1.CheckInResponse
+	17, // 40: iop.wire.v1.Response.verify_identity:type_name -> iop.wire.v1.VerifyIdentityResponse
+	21, // 41: iop.wire.v1.Response.update_profile:type_name -> iop.wire.v1.UpdateProfileResponse
+	23, // 42: iop.wire.v1.Response.cancel_hosting:type_name -> iop.wire.v1.CancelHostingResponse
+	25, // 43: iop.wire.v1.Response.app_service_add:type_name -> iop.wire.v1.ApplicationServiceAddResponse
+	27, // 44: iop.wire.v1.Response.app_service_remove:type_name -> iop.wire.v1.ApplicationServiceRemoveResponse
+	29, // 45: iop.wire.v1.Response.get_profile:type_name -> iop.wire.v1.GetProfileResponse
+	32, // 46: iop.wire.v1.Response.search:type_name -> iop.wire.v1.ProfileSearchResponse
+	34, // 47: iop.wire.v1.Response.search_part:type_name -> iop.wire.v1.ProfileSearchPartResponse
+	58, // 48: iop.wire.v1.Response.stats:type_name -> iop.wire.v1.ProfileStatsResponse
+	36, // 49: iop.wire.v1.Response.publish_claim:type_name -> iop.wire.v1.PublishClaimResponse
+	38, // 50: iop.wire.v1.Response.resolve:type_name -> iop.wire.v1.ResolveResponse
+	47, // 51: iop.wire.v1.Response.call_service:type_name -> iop.wire.v1.CallServiceResponse
+	49, // 52: iop.wire.v1.Response.incoming_call:type_name -> iop.wire.v1.IncomingCallResponse
+	51, // 53: iop.wire.v1.Response.relay_send:type_name -> iop.wire.v1.RelaySendResponse
+	53, // 54: iop.wire.v1.Response.relay_deliver:type_name -> iop.wire.v1.RelayDeliverResponse
+	41, // 55: iop.wire.v1.Response.neighborhood_sync:type_name -> iop.wire.v1.NeighborhoodSyncResponse
+	45, // 56: iop.wire.v1.Response.node_status:type_name -> iop.wire.v1.NodeStatusResponse
+	43, // 57: iop.wire.v1.Response.turn_credentials:type_name -> iop.wire.v1.TurnCredentialsResponse
+	55, // 58: iop.wire.v1.Response.close_call:type_name -> iop.wire.v1.CloseCallResponse
+	60, // 59: iop.wire.v1.Response.add_related_identity:type_name -> iop.wire.v1.AddRelatedIdentityResponse
+	62, // 60: iop.wire.v1.Response.remove_related_identity:type_name -> iop.wire.v1.RemoveRelatedIdentityResponse
+	64, // 61: iop.wire.v1.Response.get_related_identities:type_name -> iop.wire.v1.GetRelatedIdentitiesResponse
+	66, // 62: iop.wire.v1.Response.add_edge_record:type_name -> iop.wire.v1.AddEdgeRecordResponse
+	68, // 63: iop.wire.v1.Response.propose_relation:type_name -> iop.wire.v1.ProposeRelationResponse
+	71, // 64: iop.wire.v1.Response.get_relation_inbox:type_name -> iop.wire.v1.GetRelationInboxResponse
+	73, // 65: iop.wire.v1.Response.accept_relation:type_name -> iop.wire.v1.AcceptRelationResponse
+	75, // 66: iop.wire.v1.Response.reject_relation:type_name -> iop.wire.v1.RejectRelationResponse
+	7,  // 67: iop.wire.v1.ListRolesResponse.roles:type_name -> iop.wire.v1.ServerRole
+	19, // 68: iop.wire.v1.UpdateProfileRequest.profile:type_name -> iop.wire.v1.SignedProfile
+	19, // 69: iop.wire.v1.GetProfileResponse.signed_profile:type_name -> iop.wire.v1.SignedProfile
+	19, // 70: iop.wire.v1.ProfileQueryInformation.signed_profile:type_name -> iop.wire.v1.SignedProfile
+	31, // 71: iop.wire.v1.ProfileSearchResponse.profiles:type_name -> iop.wire.v1.ProfileQueryInformation
+	31, // 72: iop.wire.v1.ProfileSearchPartResponse.profiles:type_name -> iop.wire.v1.ProfileQueryInformation
+	19, // 73: iop.wire.v1.SharedProfileItem.profile:type_name -> iop.wire.v1.SignedProfile
+	40, // 74: iop.wire.v1.NeighborhoodSyncResponse.items:type_name -> iop.wire.v1.SharedProfileItem
+	57, // 75: iop.wire.v1.ProfileStatsResponse.stats:type_name -> iop.wire.v1.ProfileStatsItem
+	70, // 76: iop.wire.v1.GetRelationInboxResponse.cards:type_name -> iop.wire.v1.SignedCardItem
+	19, // 77: iop.wire.v1.HostedIdentity.profile:type_name -> iop.wire.v1.SignedProfile
+	19, // 78: iop.wire.v1.SharedProfile.profile:type_name -> iop.wire.v1.SignedProfile
+	79, // [79:79] is the sub-list for method output_type
+	79, // [79:79] is the sub-list for method input_type
+	79, // [79:79] is the sub-list for extension type_name
+	79, // [79:79] is the sub-list for extension extendee
+	0,  // [0:79] is the sub-list for field type_name
 }
 
 func init() { file_profile_proto_init() }
@@ -5648,6 +6245,10 @@ func file_profile_proto_init() {
 		(*Request_RemoveRelatedIdentity)(nil),
 		(*Request_GetRelatedIdentities)(nil),
 		(*Request_AddEdgeRecord)(nil),
+		(*Request_ProposeRelation)(nil),
+		(*Request_GetRelationInbox)(nil),
+		(*Request_AcceptRelation)(nil),
+		(*Request_RejectRelation)(nil),
 	}
 	file_profile_proto_msgTypes[2].OneofWrappers = []any{
 		(*Response_Ping)(nil),
@@ -5678,6 +6279,10 @@ func file_profile_proto_init() {
 		(*Response_RemoveRelatedIdentity)(nil),
 		(*Response_GetRelatedIdentities)(nil),
 		(*Response_AddEdgeRecord)(nil),
+		(*Response_ProposeRelation)(nil),
+		(*Response_GetRelationInbox)(nil),
+		(*Response_AcceptRelation)(nil),
+		(*Response_RejectRelation)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -5685,7 +6290,7 @@ func file_profile_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_profile_proto_rawDesc), len(file_profile_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   70,
+			NumMessages:   79,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
