@@ -169,7 +169,7 @@ func relCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.AddCommand(get, verify, relProposeCmd(g), relInboxCmd(g), relAcceptCmd(g), relListCmd(g))
+	cmd.AddCommand(get, verify, relProposeCmd(g), relInboxCmd(g), relAcceptCmd(g), relListCmd(g), relRevokeCmd(g))
 	return cmd
 }
 
@@ -501,5 +501,74 @@ func relListCmd(g *globals) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&server, "server", "", "a node that finds this identity's server (default: the agent's server)")
 	cmd.Flags().BoolVar(&invalid, "include-invalid", false, "include revoked, expired and not yet valid edges")
+	return cmd
+}
+
+// relRevokeCmd revokes an edge: the signer must be a party the edge type's
+// rules allow; the record goes to the recipient's hosting server.
+func relRevokeCmd(g *globals) *cobra.Command {
+	var server, which string
+	cmd := &cobra.Command{
+		Use:   "revoke RECIPIENT_ID CARD_ID",
+		Short: "Revoke an edge, as the issuer or the recipient where the edge type's rules allow it",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			recipient, err := identity.ParseID(args[0])
+			if err != nil {
+				return fmt.Errorf("recipient: %w", err)
+			}
+			key, err := g.loadKey(which)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), time.Minute)
+			defer cancel()
+			c, done, err := dialHosting(ctx, server, recipient)
+			if err != nil {
+				return err
+			}
+			defer done()
+			// Find the edge and its last record among the recipient's edges.
+			var st *graph.EdgeState
+			opt := client.RelationOptions{IncludeInvalid: true}
+			for st == nil {
+				edges, more, err := c.GetRelatedIdentities(ctx, recipient, opt)
+				if err != nil {
+					return err
+				}
+				for _, e := range edges {
+					id := e.Edge.ID()
+					if hex.EncodeToString(id[:]) == strings.ToLower(args[1]) {
+						st = e
+					}
+				}
+				opt.Skip += len(edges)
+				if !more || len(edges) == 0 {
+					break
+				}
+			}
+			if st == nil {
+				return fmt.Errorf("no edge with card ID %s is stored for %s", args[1], recipient.Short())
+			}
+			if st.Revoked {
+				return fmt.Errorf("edge %s is already revoked", args[1])
+			}
+			rec, err := graph.SignRevocation(key, st.Edge.Card, st.Sequence+1, time.Time{})
+			if err != nil {
+				return err
+			}
+			n, err := c.AddEdgeRecord(ctx, recipient, rec)
+			if err != nil {
+				return err
+			}
+			out := struct {
+				Card    string `json:"card"`
+				Revoked int    `json:"revoked_copies"`
+			}{args[1], n}
+			return g.print(out, func(w io.Writer) { fmt.Fprintf(w, "edge %s revoked\n", args[1]) })
+		},
+	}
+	cmd.Flags().StringVar(&server, "server", "", "a node that finds the recipient's server (default IOP_SERVER)")
+	cmd.Flags().StringVar(&which, "id", "", "identity that revokes (default: the home's default)")
 	return cmd
 }
