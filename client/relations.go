@@ -208,3 +208,21 @@ func (c *Conn) RejectRelation(ctx context.Context, id graph.CardID) error {
 	}
 	return nil
 }
+
+// AllRelatedIdentities returns every public edge of id matching opt (from
+// opt.Skip on), asking page after page until the server has no more; each
+// is verified as GetRelatedIdentities does.
+func (c *Conn) AllRelatedIdentities(ctx context.Context, id identity.ID, opt RelationOptions) ([]*graph.EdgeState, error) {
+	var all []*graph.EdgeState
+	for {
+		edges, more, err := c.GetRelatedIdentities(ctx, id, opt)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, edges...)
+		opt.Skip += len(edges)
+		if !more || len(edges) == 0 {
+			return all, nil
+		}
+	}
+}

@@ -18,7 +18,6 @@ import (
 	"github.com/iop-go/iop/internal/chain/chaincfg"
 	"github.com/iop-go/iop/internal/chain/consensus"
 	"github.com/iop-go/iop/internal/chain/types"
-	"github.com/iop-go/iop/internal/p2p"
 )
 
 // txFlags are the flags of commands that sign and submit a transaction.
@@ -49,24 +48,15 @@ func (g *globals) txWallet(ctx context.Context, f *txFlags) (*client.Wallet, fun
 	if err != nil {
 		return nil, nil, err
 	}
-	ai, err := nodeAddr(f.server)
+	w, done, err := openWalletKey(ctx, f.server, k)
 	if err != nil {
-		return nil, nil, err
-	}
-	h, err := p2p.New(p2p.Config{Limits: p2p.ClientLimits()})
-	if err != nil {
-		return nil, nil, err
-	}
-	w, err := client.OpenWallet(ctx, h, ai, k)
-	if err != nil {
-		h.Close()
 		return nil, nil, err
 	}
 	if w.Params().Name != "devnet" {
-		h.Close()
+		done()
 		return nil, nil, errors.New("--devnet-admin works only on a devnet node")
 	}
-	return w, func() { h.Close() }, nil
+	return w, done, nil
 }
 
 // submitPayload builds, signs and submits a transaction with the outputs

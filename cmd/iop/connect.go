@@ -159,6 +159,27 @@ func (f *dialFlags) add(cmd *cobra.Command) {
 	cmd.Flags().DurationVar(&f.timeout, "timeout", 30*time.Second, "give up setting up the connection after this long")
 }
 
+// knownNode is the node a command goes through: --server, else
+// IOP_SERVER, else the profile server the identity's agent uses (then
+// fromAgent is true: it is key's own hosting server).
+func (g *globals) knownNode(server string, key *identity.Key) (ai peer.AddrInfo, fromAgent bool, err error) {
+	if server == "" {
+		server = envServer()
+	}
+	if server != "" {
+		ai, err = p2p.ParseAddr(server)
+		return ai, false, err
+	}
+	a, err := client.NewAgent(client.AgentConfig{Home: g.home, Key: key})
+	if err == nil {
+		ai, err = a.ServerAddr()
+	}
+	if err != nil {
+		return ai, false, fmt.Errorf("no node known: pass --server, set IOP_SERVER, or run `iop agent --home %s --server ADDR` once (%v)", g.home, err)
+	}
+	return ai, true, nil
+}
+
 // connectResult is what connect reports (stderr; JSON with --json).
 type connectResult struct {
 	Peer        identity.ID       `json:"peer"`
@@ -179,23 +200,9 @@ func (g *globals) dial(ctx context.Context, f *dialFlags, id identity.ID, servic
 	if err != nil {
 		return nil, nil, dt, err
 	}
-	var via peer.AddrInfo
-	addr := f.server
-	if addr == "" {
-		addr = envServer()
-	}
-	if addr != "" {
-		if via, err = p2p.ParseAddr(addr); err != nil {
-			return nil, nil, dt, err
-		}
-	} else {
-		a, err := client.NewAgent(client.AgentConfig{Home: g.home, Key: key})
-		if err != nil {
-			return nil, nil, dt, fmt.Errorf("no node to find the callee through: pass --server or set IOP_SERVER (%v)", err)
-		}
-		if via, err = a.ServerAddr(); err != nil {
-			return nil, nil, dt, err
-		}
+	via, _, err := g.knownNode(f.server, key)
+	if err != nil {
+		return nil, nil, dt, err
 	}
 	h, err := p2p.New(p2p.Config{Limits: p2p.ClientLimits()})
 	if err != nil {

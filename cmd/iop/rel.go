@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/spf13/cobra"
 
 	"github.com/iop-go/iop/client"
@@ -50,13 +49,20 @@ func viewEdge(st *graph.EdgeState) edgeView {
 	return v
 }
 
-func printEdges(w io.Writer, es []edgeView) {
-	if len(es) == 0 {
-		fmt.Fprintln(w, "no edges")
+// printEdges prints edges as a list (JSON: an array, empty when none).
+func (g *globals) printEdges(edges []*graph.EdgeState) error {
+	out := make([]edgeView, 0, len(edges))
+	for _, e := range edges {
+		out = append(out, viewEdge(e))
 	}
-	for _, e := range es {
-		fmt.Fprintf(w, "%s  %-20s %s -> %s  %s  until %s\n", e.ID[:12], e.Type, e.Issuer.Short(), e.Recipient.Short(), e.Status, e.ValidTo.Format("2006-01-02"))
-	}
+	return g.print(out, func(w io.Writer) {
+		if len(out) == 0 {
+			fmt.Fprintln(w, "no edges")
+		}
+		for _, e := range out {
+			fmt.Fprintf(w, "%s  %-20s %s -> %s  %s  until %s\n", e.ID[:12], e.Type, e.Issuer.Short(), e.Recipient.Short(), e.Status, e.ValidTo.Format("2006-01-02"))
+		}
+	})
 }
 
 // dialHosting connects to the profile server hosting id, found through
@@ -111,24 +117,11 @@ func relCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer done()
-			var out []edgeView
-			for {
-				edges, more, err := c.GetRelatedIdentities(ctx, id, opt)
-				if err != nil {
-					return err
-				}
-				for _, e := range edges {
-					out = append(out, viewEdge(e))
-				}
-				opt.Skip += len(edges)
-				if !more || len(edges) == 0 {
-					break
-				}
+			edges, err := c.AllRelatedIdentities(ctx, id, opt)
+			if err != nil {
+				return err
 			}
-			if out == nil {
-				out = []edgeView{}
-			}
-			return g.print(out, func(w io.Writer) { printEdges(w, out) })
+			return g.printEdges(edges)
 		},
 	}
 	get.Flags().StringVar(&server, "server", "", "a node that finds the identity's server (default IOP_SERVER)")
@@ -228,31 +221,19 @@ func parseProps(s string) (map[string]string, error) {
 // otherwise, and proves the key there with VerifyIdentity (which leaves a
 // running agent's check-in alone).
 func (g *globals) ownServer(ctx context.Context, server string, key *identity.Key) (*client.Conn, func(), error) {
-	if server == "" {
-		server = envServer()
+	via, fromAgent, err := g.knownNode(server, key)
+	if err != nil {
+		return nil, nil, err
 	}
 	h, err := p2p.New(p2p.Config{Limits: p2p.ClientLimits()})
 	if err != nil {
 		return nil, nil, err
 	}
-	var hosting peer.AddrInfo
-	if server != "" {
-		via, err := p2p.ParseAddr(server)
-		if err == nil {
-			hosting, err = client.HostingServer(ctx, h, via, key.ID())
-		}
-		if err != nil {
+	hosting := via
+	if !fromAgent {
+		if hosting, err = client.HostingServer(ctx, h, via, key.ID()); err != nil {
 			h.Close()
 			return nil, nil, err
-		}
-	} else {
-		a, err := client.NewAgent(client.AgentConfig{Home: g.home, Key: key})
-		if err == nil {
-			hosting, err = a.ServerAddr()
-		}
-		if err != nil {
-			h.Close()
-			return nil, nil, fmt.Errorf("no hosting server known for %s: pass --server or run `iop agent` first (%v)", key.ID().Short(), err)
 		}
 	}
 	c, err := client.Dial(ctx, h, hosting)
@@ -481,22 +462,11 @@ func relListCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer done()
-			opt := client.RelationOptions{IncludeInvalid: invalid}
-			out := []edgeView{}
-			for {
-				edges, more, err := c.GetRelatedIdentities(ctx, key.ID(), opt)
-				if err != nil {
-					return err
-				}
-				for _, e := range edges {
-					out = append(out, viewEdge(e))
-				}
-				opt.Skip += len(edges)
-				if !more || len(edges) == 0 {
-					break
-				}
+			edges, err := c.AllRelatedIdentities(ctx, key.ID(), client.RelationOptions{IncludeInvalid: invalid})
+			if err != nil {
+				return err
 			}
-			return g.print(out, func(w io.Writer) { printEdges(w, out) })
+			return g.printEdges(edges)
 		},
 	}
 	cmd.Flags().StringVar(&server, "server", "", "a node that finds this identity's server (default: the agent's server)")
@@ -529,22 +499,14 @@ func relRevokeCmd(g *globals) *cobra.Command {
 			}
 			defer done()
 			// Find the edge and its last record among the recipient's edges.
+			edges, err := c.AllRelatedIdentities(ctx, recipient, client.RelationOptions{IncludeInvalid: true})
+			if err != nil {
+				return err
+			}
 			var st *graph.EdgeState
-			opt := client.RelationOptions{IncludeInvalid: true}
-			for st == nil {
-				edges, more, err := c.GetRelatedIdentities(ctx, recipient, opt)
-				if err != nil {
-					return err
-				}
-				for _, e := range edges {
-					id := e.Edge.ID()
-					if hex.EncodeToString(id[:]) == strings.ToLower(args[1]) {
-						st = e
-					}
-				}
-				opt.Skip += len(edges)
-				if !more || len(edges) == 0 {
-					break
+			for _, e := range edges {
+				if id := e.Edge.ID(); hex.EncodeToString(id[:]) == strings.ToLower(args[1]) {
+					st = e
 				}
 			}
 			if st == nil {

@@ -52,6 +52,12 @@ func (g *globals) openWallet(ctx context.Context, which, server string) (*client
 	if err != nil {
 		return nil, nil, err
 	}
+	return openWalletKey(ctx, server, key)
+}
+
+// openWalletKey opens key's wallet at the node given by server or
+// IOP_SERVER.
+func openWalletKey(ctx context.Context, server string, key *identity.Key) (*client.Wallet, func(), error) {
 	ai, err := nodeAddr(server)
 	if err != nil {
 		return nil, nil, err

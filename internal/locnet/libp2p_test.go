@@ -166,7 +166,7 @@ func TestLibp2pMalformed(t *testing.T) {
 // TestLibp2pRun runs nodes as services on real time with short intervals.
 func TestLibp2pRun(t *testing.T) {
 	if testing.Short() {
-		t.Skip("runs for a few seconds")
+		t.Skip("runs three LOC nodes over libp2p on the wall clock for about 5 s; skipped with -short")
 	}
 	locs := []graph.Location{deg(t, 0, 0), deg(t, 0, 1), deg(t, 0, 2)}
 	nodes := locnettest.StartHosts(t, locs, func(i int, c *locnet.Config) {

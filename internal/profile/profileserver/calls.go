@@ -305,17 +305,17 @@ func (s *Server) endCall(c *call, by *callSide, reason string) {
 		init   bool
 		tok    token
 	}
-	var todo []notify
+	var notices []notify
 	for _, cs := range c.sides {
 		delete(s.calls, cs.tok)
 		if cs.ss == nil {
 			continue
 		}
-		todo = append(todo, notify{ss: cs.ss, initID: cs.initID, init: !c.joined, tok: cs.tok})
+		notices = append(notices, notify{ss: cs.ss, initID: cs.initID, init: !c.joined, tok: cs.tok})
 	}
 	s.callMu.Unlock()
 	s.log.Debug("call ended", "service", c.service, "callee", c.callee.Short(), "reason", reason)
-	for _, n := range todo {
+	for _, n := range notices {
 		if n.init {
 			n.ss.write(n.initID, errorResponse(wire.Errorf(wirepb.Status_NOT_AVAILABLE, "the call ended: %s", reason)))
 		} else if by == nil || n.ss != by.ss {
