@@ -183,11 +183,7 @@ func (b backend) Contracts() []chainapi.Contract {
 }
 
 func (b backend) Faucet(a types.Address, amount uint64) (types.Hash, error) {
-	id, err := b.n.faucet(a, amount)
-	if err != nil && !errors.Is(err, chainapi.ErrUnavailable) {
-		return id, err
-	}
-	return id, err
+	return b.n.faucet(a, amount)
 }
 
 func contractView(prefix string, c consensus.Contract) chainapi.Contract {
