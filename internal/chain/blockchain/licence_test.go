@@ -43,8 +43,7 @@ func TestLicenceBlocks(t *testing.T) {
 	h.reject("licence granted in the same block", g.Next(b4.Hash(), chaintest.Spec{Miner: k, Txs: []*types.Tx{addK}}), consensus.ErrUnlicensedMiner)
 
 	// A licence granted on a side branch does not count on the main chain.
-	side := h.side("licence on a side branch", g.Next(b3.Hash(), chaintest.Spec{Txs: []*types.Tx{addK}}))
-	_ = side
+	h.side("licence on a side branch", g.Next(b3.Hash(), chaintest.Spec{Txs: []*types.Tx{addK}}))
 	h.reject("licence from a side branch", g.Next(b4.Hash(), chaintest.Spec{Miner: k, Extra: []byte("again")}), consensus.ErrUnlicensedMiner)
 
 	b5 := h.accept("b5 grants k", g.Next(b4.Hash(), chaintest.Spec{Txs: []*types.Tx{addK}}))
@@ -105,15 +104,13 @@ func TestCapBlocks(t *testing.T) {
 	}
 	h.reject("cap+1", g.Next(b5.Hash(), by(m1)), consensus.ErrMinerCapped)
 	tip := b5
-	for i, m := range []*identity.Key{m2, m3, m2, m3, m2} { // 6..10
+	for _, m := range []*identity.Key{m2, m3, m2, m3, m2} { // 6..10
 		tip = h.accept("others mine", g.Next(tip.Hash(), by(m)))
-		_ = i
 	}
 	b10 := tip
 	h.reject("m1 one block before the boundary (window 1..10)", g.Next(b10.Hash(), by(m1)), consensus.ErrMinerCapped)
 	b11 := h.accept("b11", g.Next(b10.Hash(), by(m3)))
 	b12 := h.accept("m1 exactly at the boundary (window 2..11)", g.Next(b11.Hash(), by(m1)))
-	_ = b12
 
 	// Reorganise across the boundary and back; counters follow.
 	s11 := h.side("s11", g.Next(b10.Hash(), by(m0)))
