@@ -32,7 +32,7 @@ type person struct {
 // expected set computed here from the scenario alone.
 func TestScenario(t *testing.T) {
 	if testing.Short() {
-		t.Skip("multi-node scenario; skipped with -short")
+		t.Skip("runs six full nodes until their neighbourhoods are shared (up to 90 s): skipped with -short")
 	}
 	places := []City{{"Lisbon", 38.72, -9.14}, {"Warsaw", 52.23, 21.01}, {"Rome", 41.90, 12.50},
 		{"Nairobi", -1.29, 36.82}, {"Lima", -12.05, -77.04}, {"Osaka", 34.69, 135.50}}

@@ -116,7 +116,7 @@ func TestSimulation200(t *testing.T) {
 // TestSimulation2000 runs 2,000 nodes to convergence.
 func TestSimulation2000(t *testing.T) {
 	if testing.Short() || raceEnabled {
-		t.Skip("2,000 nodes: skipped with -short and -race")
+		t.Skip("simulates 2,000 LOC nodes (about a minute, many times that under -race): skipped with -short and -race")
 	}
 	sim := newWorldSim(t, 2000, 2, nil)
 	join(t, sim)
@@ -150,7 +150,7 @@ func TestSimulationSplit(t *testing.T) {
 //	IOP_LOCNET_BIG=1 go test ./internal/locnet -run TestSimulation10000 -v -timeout 60m
 func TestSimulation10000(t *testing.T) {
 	if os.Getenv("IOP_LOCNET_BIG") == "" {
-		t.Skip("10,000 nodes: set IOP_LOCNET_BIG=1")
+		t.Skip("simulates 10,000 LOC nodes (about 5 minutes): set IOP_LOCNET_BIG=1")
 	}
 	sim := newWorldSim(t, 10000, 4, nil)
 	join(t, sim)
