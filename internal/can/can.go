@@ -9,11 +9,19 @@
 //     server S", signed by the identity (the claim) and countersigned by the
 //     server that publishes it, which sets its expiry. When an identity
 //     leaves, its old server publishes the identity's MOVED or CANCELLED
-//     claim instead (with a higher sequence, so it replaces the old one).
+//     claim instead (with a higher sequence, so it replaces the old one);
+//   - /iop-rel/<identity ID>/<page>: one page of an identity's public
+//     relationship edges (opaque proofs, verified by readers with the graph
+//     package), published by its hosting server: the identity's HOSTED claim
+//     naming that server, signed by the server, with a version sequence
+//     shared by all pages of one set and the number of pages, so a reader
+//     reads page 0 and then the others, and can tell pages of another
+//     version apart. The edges stay readable while the server is down.
 //
 // Validators accept a record only when every signature verifies, the key
 // matches the signer, and the expiry is in the future but within MaxTTL;
-// among valid records the highest sequence wins. The records a node
+// among valid records the highest sequence wins (for pointers and relation
+// pages, the claim's sequence first). The records a node
 // publishes are republished every RepublishInterval, and a restarted node
 // republishes them from its own store (the profile server's database), so
 // nothing depends on the DHT's in-memory state surviving.
@@ -24,8 +32,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	dht "github.com/libp2p/go-libp2p-kad-dht"
 	record "github.com/libp2p/go-libp2p-record"
@@ -61,10 +72,11 @@ type CAN struct {
 	dht *dht.IpfsDHT
 	log *slog.Logger
 
-	mu       sync.Mutex // guards the fields below
-	pointers map[identity.ID][]byte
-	seq      uint64
-	ready    chan struct{} // closed after the first bootstrap round
+	mu        sync.Mutex // guards the fields below
+	pointers  map[identity.ID][]byte
+	relations map[identity.ID]*relationSet
+	seq       uint64
+	ready     chan struct{} // closed after the first bootstrap round
 }
 
 // New builds the DHT on the host. Run joins the network.
@@ -85,8 +97,9 @@ func New(cfg Config) (*CAN, error) {
 		cfg.RepublishInterval = time.Hour
 	}
 	v := record.NamespacedValidator{
-		NamespaceNode:     nodeValidator{now: cfg.Now},
-		NamespaceIdentity: pointerValidator{now: cfg.Now},
+		NamespaceNode:      nodeValidator{now: cfg.Now},
+		NamespaceIdentity:  pointerValidator{now: cfg.Now},
+		NamespaceRelations: relationValidator{now: cfg.Now},
 	}
 	d, err := dht.New(cfg.Host,
 		dht.Mode(dht.ModeServer),
@@ -99,7 +112,14 @@ func New(cfg Config) (*CAN, error) {
 	if err != nil {
 		return nil, fmt.Errorf("can: %w", err)
 	}
-	return &CAN{cfg: cfg, dht: d, log: cfg.Logger, pointers: make(map[identity.ID][]byte), ready: make(chan struct{})}, nil
+	return &CAN{
+		cfg:       cfg,
+		dht:       d,
+		log:       cfg.Logger,
+		pointers:  make(map[identity.ID][]byte),
+		relations: make(map[identity.ID]*relationSet),
+		ready:     make(chan struct{}),
+	}, nil
 }
 
 // Run connects to the bootstrap peers, fills the routing table, publishes
@@ -156,12 +176,33 @@ func (c *CAN) republish(ctx context.Context) {
 	for id, v := range c.pointers {
 		vals[id] = v
 	}
+	type version struct {
+		set *relationSet
+		seq uint64
+	}
+	rels := make(map[identity.ID]version, len(c.relations))
+	for id, set := range c.relations {
+		rels[id] = version{set, c.nextSeqLocked()}
+	}
 	c.mu.Unlock()
 	for id, v := range vals {
 		if err := c.put(ctx, IdentityKey(id), v); err != nil {
 			c.log.Debug("republish identity pointer", "identity", id.Short(), "err", err)
 		}
 	}
+	for id, v := range rels {
+		if err := c.putRelations(ctx, id, v.set, v.seq); err != nil {
+			c.log.Debug("republish relations", "identity", id.Short(), "err", err)
+		}
+	}
+}
+
+// nextSeqLocked returns a fresh sequence for a record this node signs:
+// increasing, and at least the time in ms, so it keeps increasing across
+// restarts.
+func (c *CAN) nextSeqLocked() uint64 {
+	c.seq = max(c.seq+1, uint64(c.cfg.Now().UnixMilli()))
+	return c.seq
 }
 
 func (c *CAN) put(ctx context.Context, key string, value []byte) error {
@@ -182,12 +223,10 @@ func (c *CAN) PublishContact(ctx context.Context) error {
 		return nil
 	}
 	rec := c.cfg.Contact()
-	now := c.cfg.Now()
 	c.mu.Lock()
-	c.seq = max(c.seq+1, uint64(now.UnixMilli()))
-	rec.Sequence = c.seq
+	rec.Sequence = c.nextSeqLocked()
 	c.mu.Unlock()
-	rec.ExpiresAt = now.Add(c.cfg.TTL).UnixMilli()
+	rec.ExpiresAt = c.cfg.Now().Add(c.cfg.TTL).UnixMilli()
 	v, err := SignNodeContact(c.cfg.Key, rec)
 	if err != nil {
 		return err
@@ -256,4 +295,170 @@ func (c *CAN) Contact(ctx context.Context, id identity.ID) (*canpb.NodeContact, 
 	}
 	nc, err := OpenNodeContact(NodeKey(id), v, c.cfg.Now())
 	return nc, v, err
+}
+
+// relationSet is an identity's relation set as this node publishes it.
+type relationSet struct {
+	claim, claimSig []byte
+	pages           [][][]byte // proofs, packed into pages
+}
+
+// putParallel bounds the pages a node puts or gets at once.
+const putParallel = 8
+
+// PublishRelations publishes the public relationship edges (proofs made by
+// graph.EncodeProof) of an identity this node hosts, given the identity's
+// HOSTED claim naming this node. It packs the proofs into pages, signs them
+// with a fresh version sequence and republishes them until ForgetRelations;
+// calling it again replaces the set. The node keeps proofs: the caller
+// must not modify them.
+func (c *CAN) PublishRelations(ctx context.Context, claim, claimSig []byte, proofs [][]byte) error {
+	cl, err := OpenClaim(claim, claimSig, nil)
+	if err != nil {
+		return err
+	}
+	id := identity.IDFromPublicKey(cl.IdentityPublicKey)
+	if cl.State != canpb.ClaimState_HOSTED {
+		return fmt.Errorf("can: publish relations of %s: the claim is %s, not HOSTED", id.Short(), cl.State)
+	}
+	if srv, _ := identity.IDFromBytes(cl.ServerId); srv != c.cfg.Key.ID() {
+		return fmt.Errorf("can: publish relations of %s: the claim names server %s, not this node", id.Short(), srv.Short())
+	}
+	for i, p := range proofs {
+		if len(p) == 0 || len(p) > MaxProofSize {
+			return fmt.Errorf("can: publish relations of %s: proof %d has %d bytes (1 to %d)", id.Short(), i, len(p), MaxProofSize)
+		}
+	}
+	pages := PackRelationPages(slices.Clone(proofs), RelationPageBudget(claim, claimSig))
+	if len(pages) > MaxRelationPages {
+		return fmt.Errorf("can: publish relations of %s: %d proofs need %d pages, limit %d", id.Short(), len(proofs), len(pages), MaxRelationPages)
+	}
+	set := &relationSet{claim: claim, claimSig: claimSig, pages: pages}
+	// The set and its sequence change together, so a concurrent republish
+	// of the previous set always carries a lower sequence.
+	c.mu.Lock()
+	c.relations[id] = set
+	seq := c.nextSeqLocked()
+	c.mu.Unlock()
+	return c.putRelations(ctx, id, set, seq)
+}
+
+// ForgetRelations stops republishing an identity's relation set.
+func (c *CAN) ForgetRelations(id identity.ID) {
+	c.mu.Lock()
+	delete(c.relations, id)
+	c.mu.Unlock()
+}
+
+// putRelations signs a relation set as version seq and puts its pages:
+// pages 1 and up first, then page 0, which tells readers how many to read,
+// so they rarely see a new page 0 before the pages it announces.
+func (c *CAN) putRelations(ctx context.Context, id identity.ID, set *relationSet, seq uint64) error {
+	exp := c.cfg.Now().Add(c.cfg.TTL)
+	vals := make([][]byte, len(set.pages))
+	for i, proofs := range set.pages {
+		v, err := SignRelationPage(c.cfg.Key, set.claim, set.claimSig, i, len(set.pages), seq, exp, proofs)
+		if err != nil {
+			return fmt.Errorf("can: sign relation page %d of %s: %w", i, id.Short(), err)
+		}
+		vals[i] = v
+	}
+	if _, err := OpenRelationPage(RelationKey(id, 0), vals[0], c.cfg.Now()); err != nil {
+		return err
+	}
+	var g errgroup.Group
+	g.SetLimit(putParallel)
+	for i := 1; i < len(vals); i++ {
+		g.Go(func() error {
+			if err := c.put(ctx, RelationKey(id, i), vals[i]); err != nil {
+				return fmt.Errorf("page %d: %w", i, err)
+			}
+			return nil
+		})
+	}
+	// Page 0 goes out even when another page failed: the pages already put
+	// replaced the previous version's, and readers list the missing one.
+	err := g.Wait()
+	if err0 := c.put(ctx, RelationKey(id, 0), vals[0]); err0 != nil {
+		err = errors.Join(err, fmt.Errorf("page 0: %w", err0))
+	}
+	if err != nil {
+		return fmt.Errorf("can: publish relations of %s: %w", id.Short(), err)
+	}
+	return nil
+}
+
+// RelationSet is an identity's relation set as read from the network.
+type RelationSet struct {
+	Identity  identity.ID
+	Publisher identity.ID // the hosting server
+	Claim     *canpb.IdentityClaim
+	Sequence  uint64    // the publisher's version
+	Expires   time.Time // the earliest expiry of the pages read
+	Pages     int
+	Proofs    [][]byte // of the pages read, in page order; unverified
+	Missing   []int    // pages not found, invalid or of another version
+}
+
+// RelationPage finds the raw value of one page of an identity's relation
+// set (ErrNotFound when there is none), for callers that pass it on or
+// open it themselves with OpenRelationPage. Only values that passed the
+// DHT's validator are returned.
+func (c *CAN) RelationPage(ctx context.Context, id identity.ID, page int) ([]byte, error) {
+	return c.get(ctx, RelationKey(id, page))
+}
+
+// Relations reads an identity's relation set: page 0, then the other pages
+// it announces. It fails only when page 0 cannot be read (ErrNotFound when
+// there is none); pages that cannot be read, or that belong to another
+// version than page 0, are listed in Missing. The proofs are not verified:
+// callers verify them with graph.OpenProof or graph.VerifyProofs.
+func (c *CAN) Relations(ctx context.Context, id identity.ID) (*RelationSet, error) {
+	v, err := c.RelationPage(ctx, id, 0)
+	if err != nil {
+		return nil, err
+	}
+	p0, err := OpenRelationPage(RelationKey(id, 0), v, c.cfg.Now())
+	if err != nil {
+		return nil, err
+	}
+	pages := make([]*RelationPage, p0.Pages)
+	pages[0] = p0
+	var g errgroup.Group
+	g.SetLimit(putParallel)
+	for i := 1; i < p0.Pages; i++ {
+		g.Go(func() error {
+			v, err := c.RelationPage(ctx, id, i)
+			if err != nil {
+				c.log.Debug("read relation page", "identity", id.Short(), "page", i, "err", err)
+				return nil
+			}
+			p, err := OpenRelationPage(RelationKey(id, i), v, c.cfg.Now())
+			if err != nil || p.Publisher != p0.Publisher || p.Sequence != p0.Sequence || p.Pages != p0.Pages {
+				return nil
+			}
+			pages[i] = p
+			return nil
+		})
+	}
+	g.Wait()
+	set := &RelationSet{
+		Identity:  id,
+		Publisher: p0.Publisher,
+		Claim:     p0.Claim,
+		Sequence:  p0.Sequence,
+		Expires:   p0.Expires,
+		Pages:     p0.Pages,
+	}
+	for i, p := range pages {
+		if p == nil {
+			set.Missing = append(set.Missing, i)
+			continue
+		}
+		set.Proofs = append(set.Proofs, p.Proofs...)
+		if p.Expires.Before(set.Expires) {
+			set.Expires = p.Expires
+		}
+	}
+	return set, nil
 }

@@ -57,8 +57,20 @@ func startNetworkB(t testing.TB, n int) []*CAN {
 			t.Fatal("a node did not join the DHT within 30 s")
 		}
 	}
-	// Peers enter a routing table asynchronously, after identify: wait
-	// until every node knows every other, so lookups do not race it.
+	// Peers enter a routing table asynchronously, after identify: connect
+	// every pair (a node that joined early otherwise learns of later ones
+	// only through their lookups, which under load can take long), then
+	// wait until every node knows every other, so lookups do not race it.
+	for i, a := range out {
+		for _, b := range out[i+1:] {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			bh := b.cfg.Host
+			if err := a.cfg.Host.Connect(ctx, peer.AddrInfo{ID: bh.ID(), Addrs: bh.Addrs()}); err != nil {
+				t.Logf("connect %s to %s: %v", a.cfg.Host.ID(), bh.ID(), err)
+			}
+			cancel()
+		}
+	}
 	deadline := time.After(30 * time.Second)
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()

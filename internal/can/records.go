@@ -58,6 +58,11 @@ func parseKey(key, ns string) (identity.ID, error) {
 }
 
 func sign(k *identity.Key, d identity.Domain, m proto.Message) ([]byte, error) {
+	return signLimit(k, d, m, MaxRecordSize)
+}
+
+// signLimit signs m and wraps it in a Signed record of at most limit bytes.
+func signLimit(k *identity.Key, d identity.Domain, m proto.Message, limit int) ([]byte, error) {
 	rec, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
 	if err != nil {
 		return nil, err
@@ -66,15 +71,18 @@ func sign(k *identity.Key, d identity.Domain, m proto.Message) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(out) > MaxRecordSize {
-		return nil, fmt.Errorf("record of %d bytes is over the %d-byte limit", len(out), MaxRecordSize)
+	if len(out) > limit {
+		return nil, fmt.Errorf("record of %d bytes is over the %d-byte limit", len(out), limit)
 	}
 	return out, nil
 }
 
-func unwrap(value []byte) (*canpb.Signed, error) {
-	if len(value) > MaxRecordSize {
-		return nil, invalid("%d bytes, limit %d", len(value), MaxRecordSize)
+func unwrap(value []byte) (*canpb.Signed, error) { return unwrapLimit(value, MaxRecordSize) }
+
+// unwrapLimit decodes a Signed record of at most limit bytes.
+func unwrapLimit(value []byte, limit int) (*canpb.Signed, error) {
+	if len(value) > limit {
+		return nil, invalid("%d bytes, limit %d", len(value), limit)
 	}
 	var s canpb.Signed
 	if err := proto.Unmarshal(value, &s); err != nil {

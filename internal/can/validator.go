@@ -64,3 +64,40 @@ func newer(a, b *Pointer) bool {
 	}
 	return a.Expires.After(b.Expires)
 }
+
+// relationValidator validates /iop-rel/ records and prefers the newest
+// claim, then the publisher's newest version, then the latest expiry.
+type relationValidator struct{ now func() time.Time }
+
+func (v relationValidator) Validate(key string, value []byte) error {
+	_, err := OpenRelationPage(key, value, v.now())
+	return err
+}
+
+func (v relationValidator) Select(key string, values [][]byte) (int, error) {
+	best := -1
+	var bp *RelationPage
+	for i, val := range values {
+		p, err := OpenRelationPage(key, val, v.now())
+		if err != nil {
+			continue
+		}
+		if best < 0 || newerPage(p, bp) {
+			best, bp = i, p
+		}
+	}
+	if best < 0 {
+		return 0, errors.New("no valid relation page")
+	}
+	return best, nil
+}
+
+func newerPage(a, b *RelationPage) bool {
+	if a.Claim.Sequence != b.Claim.Sequence {
+		return a.Claim.Sequence > b.Claim.Sequence
+	}
+	if a.Sequence != b.Sequence {
+		return a.Sequence > b.Sequence
+	}
+	return a.Expires.After(b.Expires)
+}

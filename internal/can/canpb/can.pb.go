@@ -414,6 +414,108 @@ func (x *IdentityPointer) GetExpiresAt() int64 {
 	return 0
 }
 
+// RelationPage is the value under /iop-rel/<identity ID>/<page>: one page of
+// the identity's public edges, published by its hosting server.
+type RelationPage struct {
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	Claim             []byte                 `protobuf:"bytes,1,opt,name=claim,proto3" json:"claim,omitempty"` // the identity's claim (IdentityClaim bytes) naming the publishing server, HOSTED
+	IdentitySignature []byte                 `protobuf:"bytes,2,opt,name=identity_signature,json=identitySignature,proto3" json:"identity_signature,omitempty"`
+	ServerPublicKey   []byte                 `protobuf:"bytes,3,opt,name=server_public_key,json=serverPublicKey,proto3" json:"server_public_key,omitempty"`
+	Page              uint32                 `protobuf:"varint,4,opt,name=page,proto3" json:"page,omitempty"`
+	Pages             uint32                 `protobuf:"varint,5,opt,name=pages,proto3" json:"pages,omitempty"`                          // number of pages of this version (>=1)
+	Sequence          uint64                 `protobuf:"varint,6,opt,name=sequence,proto3" json:"sequence,omitempty"`                    // the publisher's version; all pages of one version share it
+	ExpiresAt         int64                  `protobuf:"varint,7,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"` // ms since the epoch
+	Proofs            [][]byte               `protobuf:"bytes,8,rep,name=proofs,proto3" json:"proofs,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *RelationPage) Reset() {
+	*x = RelationPage{}
+	mi := &file_can_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RelationPage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RelationPage) ProtoMessage() {}
+
+func (x *RelationPage) ProtoReflect() protoreflect.Message {
+	mi := &file_can_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RelationPage.ProtoReflect.Descriptor instead.
+func (*RelationPage) Descriptor() ([]byte, []int) {
+	return file_can_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *RelationPage) GetClaim() []byte {
+	if x != nil {
+		return x.Claim
+	}
+	return nil
+}
+
+func (x *RelationPage) GetIdentitySignature() []byte {
+	if x != nil {
+		return x.IdentitySignature
+	}
+	return nil
+}
+
+func (x *RelationPage) GetServerPublicKey() []byte {
+	if x != nil {
+		return x.ServerPublicKey
+	}
+	return nil
+}
+
+func (x *RelationPage) GetPage() uint32 {
+	if x != nil {
+		return x.Page
+	}
+	return 0
+}
+
+func (x *RelationPage) GetPages() uint32 {
+	if x != nil {
+		return x.Pages
+	}
+	return 0
+}
+
+func (x *RelationPage) GetSequence() uint64 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
+}
+
+func (x *RelationPage) GetExpiresAt() int64 {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return 0
+}
+
+func (x *RelationPage) GetProofs() [][]byte {
+	if x != nil {
+		return x.Proofs
+	}
+	return nil
+}
+
 var File_can_proto protoreflect.FileDescriptor
 
 const file_can_proto_rawDesc = "" +
@@ -446,7 +548,17 @@ const file_can_proto_rawDesc = "" +
 	"\x12identity_signature\x18\x02 \x01(\fR\x11identitySignature\x12*\n" +
 	"\x11server_public_key\x18\x03 \x01(\fR\x0fserverPublicKey\x12\x1d\n" +
 	"\n" +
-	"expires_at\x18\x04 \x01(\x03R\texpiresAt*2\n" +
+	"expires_at\x18\x04 \x01(\x03R\texpiresAt\"\xfc\x01\n" +
+	"\fRelationPage\x12\x14\n" +
+	"\x05claim\x18\x01 \x01(\fR\x05claim\x12-\n" +
+	"\x12identity_signature\x18\x02 \x01(\fR\x11identitySignature\x12*\n" +
+	"\x11server_public_key\x18\x03 \x01(\fR\x0fserverPublicKey\x12\x12\n" +
+	"\x04page\x18\x04 \x01(\rR\x04page\x12\x14\n" +
+	"\x05pages\x18\x05 \x01(\rR\x05pages\x12\x1a\n" +
+	"\bsequence\x18\x06 \x01(\x04R\bsequence\x12\x1d\n" +
+	"\n" +
+	"expires_at\x18\a \x01(\x03R\texpiresAt\x12\x16\n" +
+	"\x06proofs\x18\b \x03(\fR\x06proofs*2\n" +
 	"\n" +
 	"ClaimState\x12\n" +
 	"\n" +
@@ -467,7 +579,7 @@ func file_can_proto_rawDescGZIP() []byte {
 }
 
 var file_can_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_can_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_can_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_can_proto_goTypes = []any{
 	(ClaimState)(0),         // 0: iop.can.v1.ClaimState
 	(*Signed)(nil),          // 1: iop.can.v1.Signed
@@ -475,6 +587,7 @@ var file_can_proto_goTypes = []any{
 	(*NodeContact)(nil),     // 3: iop.can.v1.NodeContact
 	(*IdentityClaim)(nil),   // 4: iop.can.v1.IdentityClaim
 	(*IdentityPointer)(nil), // 5: iop.can.v1.IdentityPointer
+	(*RelationPage)(nil),    // 6: iop.can.v1.RelationPage
 }
 var file_can_proto_depIdxs = []int32{
 	2, // 0: iop.can.v1.NodeContact.services:type_name -> iop.can.v1.Service
@@ -497,7 +610,7 @@ func file_can_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_can_proto_rawDesc), len(file_can_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   5,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
