@@ -8,6 +8,7 @@ import (
 
 	"github.com/iop-go/iop/graph"
 	"github.com/iop-go/iop/identity"
+	"github.com/iop-go/iop/internal/can"
 	"github.com/iop-go/iop/internal/profile/search"
 	"github.com/iop-go/iop/internal/wire/wirepb"
 )
@@ -225,4 +226,78 @@ func (c *Conn) AllRelatedIdentities(ctx context.Context, id identity.ID, opt Rel
 			return all, nil
 		}
 	}
+}
+
+// Published is an identity's public graph as its hosting server last
+// published it in the content address network.
+type Published struct {
+	Edges     []*graph.EdgeState // verified, matching the options
+	Publisher identity.ID        // the hosting server that signed the pages
+	Sequence  uint64             // the publication's version
+	Expires   time.Time          // when the first page expires unless republished
+	Missing   []int              // pages that could not be read or were of another version
+}
+
+// PublishedRelations reads the public edges of id from the content address
+// network through the node c is connected to, as id's hosting server
+// published them: readable while that server is down. Every page is
+// verified (the server's signature and id's claim naming that server) and
+// every edge as GetRelatedIdentities does; one that fails makes the answer
+// fail with ErrBadServer. The options filter the edges here.
+func (c *Conn) PublishedRelations(ctx context.Context, id identity.ID, opt RelationOptions) (*Published, error) {
+	wild, err := search.ParseWildcard(opt.Type)
+	if err != nil {
+		return nil, fmt.Errorf("published relations of %s: type: %w", id, err)
+	}
+	now := time.Now()
+	out := &Published{}
+	var first *can.RelationPage
+	var proofs [][]byte
+	for page, total := 0, 1; page < total; {
+		resp, err := c.Call(ctx, &wirepb.Request{Body: &wirepb.Request_PublishedRelations{PublishedRelations: &wirepb.PublishedRelationsRequest{
+			IdentityId: id[:], FirstPage: uint32(page),
+		}}})
+		if err != nil {
+			return nil, fmt.Errorf("published relations of %s: %w", id, err)
+		}
+		r := resp.GetPublishedRelations()
+		if len(r.Pages) == 0 {
+			return nil, fmt.Errorf("published relations of %s: %w: no page from %d on", id, ErrBadServer, page)
+		}
+		for _, v := range r.Pages {
+			p, err := can.OpenRelationPage(can.RelationKey(id, page), v, now)
+			switch {
+			case page == 0 && err != nil:
+				return nil, fmt.Errorf("published relations of %s: %w: page 0: %v", id, ErrBadServer, err)
+			case page == 0:
+				first, total = p, p.Pages
+				out.Publisher, out.Sequence, out.Expires = p.Publisher, p.Sequence, p.Expires
+			case err != nil || p.Sequence != first.Sequence || p.Publisher != first.Publisher:
+				out.Missing = append(out.Missing, page)
+				page++
+				continue
+			}
+			proofs = append(proofs, p.Proofs...)
+			page++
+		}
+	}
+	states, errs := graph.VerifyProofs(proofs, now, 0)
+	for i, st := range states {
+		if errs[i] != nil {
+			return nil, fmt.Errorf("published relations of %s: %w: proof %d: %v", id, ErrBadServer, i, errs[i])
+		}
+		card := &st.Edge.Card.Card
+		switch {
+		case card.RecipientID() != id:
+			return nil, fmt.Errorf("published relations of %s: %w: proof %d names recipient %s", id, ErrBadServer, i, card.RecipientID())
+		case card.Visibility != graph.VisibilityPublic:
+			return nil, fmt.Errorf("published relations of %s: %w: proof %d is a private edge", id, ErrBadServer, i)
+		case !wild.Match(card.Type), opt.Issuer != nil && card.IssuerID() != *opt.Issuer:
+			continue
+		case !opt.IncludeInvalid && st.Status != graph.EdgeValid:
+			continue
+		}
+		out.Edges = append(out.Edges, st)
+	}
+	return out, nil
 }

@@ -241,6 +241,7 @@ func New(cfg Config) (*Node, error) {
 	n.profile, err = profileserver.New(profileserver.Config{
 		Host: n.host, Key: key, DB: n.db, Logger: cfg.Logger.With("service", "profile"), MaxHosted: cfg.MaxHosted,
 		Directory:  n.can,
+		Relations:  n.can,
 		NodeStatus: func() ([]byte, error) { return json.Marshal(n.Status()) },
 		TurnGrant:  n.turnGrant(),
 	})

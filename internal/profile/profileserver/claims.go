@@ -117,6 +117,7 @@ func (ss *session) publishClaim(req *wirepb.Request) (*wirepb.Response, error) {
 		return nil, fmt.Errorf("store claim of %s: %w", ss.clientID, err)
 	}
 	s.publish(raw, req.Signature)
+	s.relationsChanged(ss.clientID) // the pages carry the claim
 	return &wirepb.Response{Body: &wirepb.Response_PublishClaim{PublishClaim: &wirepb.PublishClaimResponse{}}}, nil
 }
 

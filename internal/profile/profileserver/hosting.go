@@ -157,6 +157,10 @@ func (ss *session) cancelHosting(req *wirepb.Request) (*wirepb.Response, error) 
 		// The hosting pointer is no longer republished and expires.
 		s.cfg.Directory.Forget(ss.clientID)
 	}
+	if s.cfg.Relations != nil {
+		// Its pages are no longer republished and expire.
+		s.cfg.Relations.ForgetRelations(ss.clientID)
+	}
 	s.index.Delete(ss.clientID)
 	ss.services = nil
 	ss.state = stateVerified

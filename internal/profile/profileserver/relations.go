@@ -270,6 +270,9 @@ func (s *Server) relationWrite(ss *session, checkedIn bool, fn func(tx *bbolt.Tx
 	if err != nil && !errors.As(err, &se) {
 		return fmt.Errorf("store relations of %s: %w", ss.clientID, err)
 	}
+	if err == nil {
+		s.relationsChanged(ss.clientID)
+	}
 	return err
 }
 
@@ -519,5 +522,6 @@ func (ss *session) addEdgeRecord(req *wirepb.Request) (*wirepb.Response, error) 
 		}
 		return nil, err
 	}
+	s.relationsChanged(id)
 	return &wirepb.Response{Body: &wirepb.Response_AddEdgeRecord{AddEdgeRecord: &wirepb.AddEdgeRecordResponse{Updated: uint32(updated)}}}, nil
 }

@@ -57,6 +57,9 @@ type Config struct {
 	// Directory publishes identity pointers and resolves them (the
 	// content address network); nil runs without one.
 	Directory Directory
+	// Relations publishes hosted identities' public edges in the content
+	// address network and reads them back; nil runs without.
+	Relations RelationDirectory
 	// NodeStatus returns the node's status document (JSON) for the
 	// NodeStatus request; nil answers UNSUPPORTED.
 	NodeStatus func() ([]byte, error)
@@ -203,6 +206,7 @@ type Server struct {
 
 	mu          sync.Mutex // guards the fields below
 	ids         map[identity.ID]*hosted
+	relPub      relPublishing        // identities whose public edges are being published
 	nactive     int                  // hosted identities that are not cancelled
 	registering int                  // registrations being written
 	writing     map[identity.ID]bool // identities with a write in progress
@@ -324,6 +328,7 @@ func (s *Server) Start() {
 func (s *Server) Run(ctx context.Context) error {
 	s.Start()
 	s.publishAll()
+	s.publishAllRelations()
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {

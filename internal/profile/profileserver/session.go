@@ -318,36 +318,37 @@ type handler struct {
 }
 
 var (
-	hPing          = handler{roleClient | roleNeighbor, needAny, (*session).ping}
-	hListRoles     = handler{roleClient | roleNeighbor, needAny, (*session).listRoles}
-	hStart         = handler{roleClient | roleNeighbor, needNone, (*session).startConversation}
-	hRegister      = handler{roleClient, needStarted, (*session).registerHosting}
-	hCheckIn       = handler{roleClient, needStarted, (*session).checkIn}
-	hVerify        = handler{roleClient | roleNeighbor, needStarted, (*session).verifyIdentity}
-	hUpdate        = handler{roleClient, needAuth, (*session).updateProfile}
-	hCancel        = handler{roleClient, needAuth, (*session).cancelHosting}
-	hServiceAdd    = handler{roleClient, needAuth, (*session).addServices}
-	hServiceRemove = handler{roleClient, needAuth, (*session).removeService}
-	hGetProfile    = handler{roleClient, needAny, (*session).getProfile}
-	hSearch        = handler{roleClient, needAny, (*session).search}
-	hSearchPart    = handler{roleClient, needAny, (*session).searchPart}
-	hStats         = handler{roleClient, needAny, (*session).stats}
-	hPublishClaim  = handler{roleClient, needAuth, (*session).publishClaim}
-	hResolve       = handler{roleClient, needAny, (*session).resolve}
-	hSync          = handler{roleNeighbor, needVerified, (*session).neighborhoodSync}
-	hNodeStatus    = handler{roleClient | roleNeighbor, needAny, (*session).nodeStatus}
-	hTurn          = handler{roleClient, needVerified, (*session).turnCredentials}
-	hCallService   = handler{roleClient, needVerified, (*session).callService}
-	hRelaySend     = handler{roleClient, needAny, (*session).relaySend}
-	hCloseCall     = handler{roleClient, needAny, (*session).closeCall}
-	hAddRelated    = handler{roleClient, needAuth, (*session).addRelatedIdentity}
-	hRemoveRelated = handler{roleClient, needAuth, (*session).removeRelatedIdentity}
-	hGetRelated    = handler{roleClient, needAny, (*session).getRelatedIdentities}
-	hEdgeRecord    = handler{roleClient, needAny, (*session).addEdgeRecord}
-	hPropose       = handler{roleClient, needVerified, (*session).proposeRelation}
-	hInbox         = handler{roleClient, needVerified, (*session).getRelationInbox}
-	hAccept        = handler{roleClient, needVerified, (*session).acceptRelation}
-	hReject        = handler{roleClient, needVerified, (*session).rejectRelation}
+	hPing               = handler{roleClient | roleNeighbor, needAny, (*session).ping}
+	hListRoles          = handler{roleClient | roleNeighbor, needAny, (*session).listRoles}
+	hStart              = handler{roleClient | roleNeighbor, needNone, (*session).startConversation}
+	hRegister           = handler{roleClient, needStarted, (*session).registerHosting}
+	hCheckIn            = handler{roleClient, needStarted, (*session).checkIn}
+	hVerify             = handler{roleClient | roleNeighbor, needStarted, (*session).verifyIdentity}
+	hUpdate             = handler{roleClient, needAuth, (*session).updateProfile}
+	hCancel             = handler{roleClient, needAuth, (*session).cancelHosting}
+	hServiceAdd         = handler{roleClient, needAuth, (*session).addServices}
+	hServiceRemove      = handler{roleClient, needAuth, (*session).removeService}
+	hGetProfile         = handler{roleClient, needAny, (*session).getProfile}
+	hSearch             = handler{roleClient, needAny, (*session).search}
+	hSearchPart         = handler{roleClient, needAny, (*session).searchPart}
+	hStats              = handler{roleClient, needAny, (*session).stats}
+	hPublishClaim       = handler{roleClient, needAuth, (*session).publishClaim}
+	hResolve            = handler{roleClient, needAny, (*session).resolve}
+	hPublishedRelations = handler{roleClient, needAny, (*session).publishedRelations}
+	hSync               = handler{roleNeighbor, needVerified, (*session).neighborhoodSync}
+	hNodeStatus         = handler{roleClient | roleNeighbor, needAny, (*session).nodeStatus}
+	hTurn               = handler{roleClient, needVerified, (*session).turnCredentials}
+	hCallService        = handler{roleClient, needVerified, (*session).callService}
+	hRelaySend          = handler{roleClient, needAny, (*session).relaySend}
+	hCloseCall          = handler{roleClient, needAny, (*session).closeCall}
+	hAddRelated         = handler{roleClient, needAuth, (*session).addRelatedIdentity}
+	hRemoveRelated      = handler{roleClient, needAuth, (*session).removeRelatedIdentity}
+	hGetRelated         = handler{roleClient, needAny, (*session).getRelatedIdentities}
+	hEdgeRecord         = handler{roleClient, needAny, (*session).addEdgeRecord}
+	hPropose            = handler{roleClient, needVerified, (*session).proposeRelation}
+	hInbox              = handler{roleClient, needVerified, (*session).getRelationInbox}
+	hAccept             = handler{roleClient, needVerified, (*session).acceptRelation}
+	hReject             = handler{roleClient, needVerified, (*session).rejectRelation}
 )
 
 func handlerFor(req *wirepb.Request) (handler, bool) {
@@ -384,6 +385,8 @@ func handlerFor(req *wirepb.Request) (handler, bool) {
 		return hPublishClaim, true
 	case *wirepb.Request_Resolve:
 		return hResolve, true
+	case *wirepb.Request_PublishedRelations:
+		return hPublishedRelations, true
 	case *wirepb.Request_NeighborhoodSync:
 		return hSync, true
 	case *wirepb.Request_NodeStatus:

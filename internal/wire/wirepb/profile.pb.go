@@ -253,6 +253,7 @@ type Request struct {
 	//	*Request_GetRelationInbox
 	//	*Request_AcceptRelation
 	//	*Request_RejectRelation
+	//	*Request_PublishedRelations
 	Body          isRequest_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -590,6 +591,15 @@ func (x *Request) GetRejectRelation() *RejectRelationRequest {
 	return nil
 }
 
+func (x *Request) GetPublishedRelations() *PublishedRelationsRequest {
+	if x != nil {
+		if x, ok := x.Body.(*Request_PublishedRelations); ok {
+			return x.PublishedRelations
+		}
+	}
+	return nil
+}
+
 type isRequest_Body interface {
 	isRequest_Body()
 }
@@ -722,6 +732,10 @@ type Request_RejectRelation struct {
 	RejectRelation *RejectRelationRequest `protobuf:"bytes,41,opt,name=reject_relation,json=rejectRelation,proto3,oneof"`
 }
 
+type Request_PublishedRelations struct {
+	PublishedRelations *PublishedRelationsRequest `protobuf:"bytes,42,opt,name=published_relations,json=publishedRelations,proto3,oneof"`
+}
+
 func (*Request_Ping) isRequest_Body() {}
 
 func (*Request_ListRoles) isRequest_Body() {}
@@ -786,6 +800,8 @@ func (*Request_AcceptRelation) isRequest_Body() {}
 
 func (*Request_RejectRelation) isRequest_Body() {}
 
+func (*Request_PublishedRelations) isRequest_Body() {}
+
 type Response struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Status Status                 `protobuf:"varint,1,opt,name=status,proto3,enum=iop.wire.v1.Status" json:"status,omitempty"`
@@ -831,6 +847,7 @@ type Response struct {
 	//	*Response_GetRelationInbox
 	//	*Response_AcceptRelation
 	//	*Response_RejectRelation
+	//	*Response_PublishedRelations
 	Body          isResponse_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1189,6 +1206,15 @@ func (x *Response) GetRejectRelation() *RejectRelationResponse {
 	return nil
 }
 
+func (x *Response) GetPublishedRelations() *PublishedRelationsResponse {
+	if x != nil {
+		if x, ok := x.Body.(*Response_PublishedRelations); ok {
+			return x.PublishedRelations
+		}
+	}
+	return nil
+}
+
 type isResponse_Body interface {
 	isResponse_Body()
 }
@@ -1321,6 +1347,10 @@ type Response_RejectRelation struct {
 	RejectRelation *RejectRelationResponse `protobuf:"bytes,41,opt,name=reject_relation,json=rejectRelation,proto3,oneof"`
 }
 
+type Response_PublishedRelations struct {
+	PublishedRelations *PublishedRelationsResponse `protobuf:"bytes,42,opt,name=published_relations,json=publishedRelations,proto3,oneof"`
+}
+
 func (*Response_Ping) isResponse_Body() {}
 
 func (*Response_ListRoles) isResponse_Body() {}
@@ -1384,6 +1414,8 @@ func (*Response_GetRelationInbox) isResponse_Body() {}
 func (*Response_AcceptRelation) isResponse_Body() {}
 
 func (*Response_RejectRelation) isResponse_Body() {}
+
+func (*Response_PublishedRelations) isResponse_Body() {}
 
 type PingRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -3347,6 +3379,115 @@ func (x *ResolveResponse) GetContact() []byte {
 	return nil
 }
 
+// PublishedRelationsRequest asks any node for the pages of an identity's
+// public edges in the content address network (published by its hosting
+// server), from page first_page on. The answer carries the raw signed DHT
+// values so the client verifies them itself; it holds as many pages as fit
+// in a frame.
+type PublishedRelationsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	IdentityId    []byte                 `protobuf:"bytes,1,opt,name=identity_id,json=identityId,proto3" json:"identity_id,omitempty"`
+	FirstPage     uint32                 `protobuf:"varint,2,opt,name=first_page,json=firstPage,proto3" json:"first_page,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PublishedRelationsRequest) Reset() {
+	*x = PublishedRelationsRequest{}
+	mi := &file_profile_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PublishedRelationsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PublishedRelationsRequest) ProtoMessage() {}
+
+func (x *PublishedRelationsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_profile_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PublishedRelationsRequest.ProtoReflect.Descriptor instead.
+func (*PublishedRelationsRequest) Descriptor() ([]byte, []int) {
+	return file_profile_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *PublishedRelationsRequest) GetIdentityId() []byte {
+	if x != nil {
+		return x.IdentityId
+	}
+	return nil
+}
+
+func (x *PublishedRelationsRequest) GetFirstPage() uint32 {
+	if x != nil {
+		return x.FirstPage
+	}
+	return 0
+}
+
+type PublishedRelationsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Pages         [][]byte               `protobuf:"bytes,1,rep,name=pages,proto3" json:"pages,omitempty"`                              // can Signed RelationPage values, from first_page on
+	TotalPages    uint32                 `protobuf:"varint,2,opt,name=total_pages,json=totalPages,proto3" json:"total_pages,omitempty"` // as page 0 says
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PublishedRelationsResponse) Reset() {
+	*x = PublishedRelationsResponse{}
+	mi := &file_profile_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PublishedRelationsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PublishedRelationsResponse) ProtoMessage() {}
+
+func (x *PublishedRelationsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_profile_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PublishedRelationsResponse.ProtoReflect.Descriptor instead.
+func (*PublishedRelationsResponse) Descriptor() ([]byte, []int) {
+	return file_profile_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *PublishedRelationsResponse) GetPages() [][]byte {
+	if x != nil {
+		return x.Pages
+	}
+	return nil
+}
+
+func (x *PublishedRelationsResponse) GetTotalPages() uint32 {
+	if x != nil {
+		return x.TotalPages
+	}
+	return 0
+}
+
 // NeighborhoodSyncRequest (neighbor role, verified as a node key) asks the
 // sharing server S for its hosted profiles. The follower pulls: first a
 // snapshot in pages ordered by identity ID (after_id), then S's change log
@@ -3367,7 +3508,7 @@ type NeighborhoodSyncRequest struct {
 
 func (x *NeighborhoodSyncRequest) Reset() {
 	*x = NeighborhoodSyncRequest{}
-	mi := &file_profile_proto_msgTypes[38]
+	mi := &file_profile_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3379,7 +3520,7 @@ func (x *NeighborhoodSyncRequest) String() string {
 func (*NeighborhoodSyncRequest) ProtoMessage() {}
 
 func (x *NeighborhoodSyncRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_profile_proto_msgTypes[38]
+	mi := &file_profile_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3392,7 +3533,7 @@ func (x *NeighborhoodSyncRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NeighborhoodSyncRequest.ProtoReflect.Descriptor instead.
 func (*NeighborhoodSyncRequest) Descriptor() ([]byte, []int) {
-	return file_profile_proto_rawDescGZIP(), []int{38}
+	return file_profile_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *NeighborhoodSyncRequest) GetEpoch() uint64 {
@@ -3449,7 +3590,7 @@ type SharedProfileItem struct {
 
 func (x *SharedProfileItem) Reset() {
 	*x = SharedProfileItem{}
-	mi := &file_profile_proto_msgTypes[39]
+	mi := &file_profile_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3461,7 +3602,7 @@ func (x *SharedProfileItem) String() string {
 func (*SharedProfileItem) ProtoMessage() {}
 
 func (x *SharedProfileItem) ProtoReflect() protoreflect.Message {
-	mi := &file_profile_proto_msgTypes[39]
+	mi := &file_profile_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3474,7 +3615,7 @@ func (x *SharedProfileItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SharedProfileItem.ProtoReflect.Descriptor instead.
 func (*SharedProfileItem) Descriptor() ([]byte, []int) {
-	return file_profile_proto_rawDescGZIP(), []int{39}
+	return file_profile_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *SharedProfileItem) GetIdentityId() []byte {
@@ -3519,7 +3660,7 @@ type NeighborhoodSyncResponse struct {
 
 func (x *NeighborhoodSyncResponse) Reset() {
 	*x = NeighborhoodSyncResponse{}
-	mi := &file_profile_proto_msgTypes[40]
+	mi := &file_profile_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3531,7 +3672,7 @@ func (x *NeighborhoodSyncResponse) String() string {
 func (*NeighborhoodSyncResponse) ProtoMessage() {}
 
 func (x *NeighborhoodSyncResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_profile_proto_msgTypes[40]
+	mi := &file_profile_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3544,7 +3685,7 @@ func (x *NeighborhoodSyncResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NeighborhoodSyncResponse.ProtoReflect.Descriptor instead.
 func (*NeighborhoodSyncResponse) Descriptor() ([]byte, []int) {
-	return file_profile_proto_rawDescGZIP(), []int{40}
+	return file_profile_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *NeighborhoodSyncResponse) GetEpoch() uint64 {
@@ -3601,7 +3742,7 @@ type TurnCredentialsRequest struct {
 
 func (x *TurnCredentialsRequest) Reset() {
 	*x = TurnCredentialsRequest{}
-	mi := &file_profile_proto_msgTypes[41]
+	mi := &file_profile_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3613,7 +3754,7 @@ func (x *TurnCredentialsRequest) String() string {
 func (*TurnCredentialsRequest) ProtoMessage() {}
 
 func (x *TurnCredentialsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_profile_proto_msgTypes[41]
+	mi := &file_profile_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3626,7 +3767,7 @@ func (x *TurnCredentialsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TurnCredentialsRequest.ProtoReflect.Descriptor instead.
 func (*TurnCredentialsRequest) Descriptor() ([]byte, []int) {
-	return file_profile_proto_rawDescGZIP(), []int{41}
+	return file_profile_proto_rawDescGZIP(), []int{43}
 }
 
 type TurnCredentialsResponse struct {
@@ -3642,7 +3783,7 @@ type TurnCredentialsResponse struct {
 
 func (x *TurnCredentialsResponse) Reset() {
 	*x = TurnCredentialsResponse{}
-	mi := &file_profile_proto_msgTypes[42]
+	mi := &file_profile_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3654,7 +3795,7 @@ func (x *TurnCredentialsResponse) String() string {
 func (*TurnCredentialsResponse) ProtoMessage() {}
 
 func (x *TurnCredentialsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_profile_proto_msgTypes[42]
+	mi := &file_profile_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3667,7 +3808,7 @@ func (x *TurnCredentialsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TurnCredentialsResponse.ProtoReflect.Descriptor instead.
 func (*TurnCredentialsResponse) Descriptor() ([]byte, []int) {
-	return file_profile_proto_rawDescGZIP(), []int{42}
+	return file_profile_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *TurnCredentialsResponse) GetUrls() []string {
@@ -3715,7 +3856,7 @@ type NodeStatusRequest struct {
 
 func (x *NodeStatusRequest) Reset() {
 	*x = NodeStatusRequest{}
-	mi := &file_profile_proto_msgTypes[43]
+	mi := &file_profile_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3727,7 +3868,7 @@ func (x *NodeStatusRequest) String() string {
 func (*NodeStatusRequest) ProtoMessage() {}
 
 func (x *NodeStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_profile_proto_msgTypes[43]
+	mi := &file_profile_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3740,7 +3881,7 @@ func (x *NodeStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeStatusRequest.ProtoReflect.Descriptor instead.
 func (*NodeStatusRequest) Descriptor() ([]byte, []int) {
-	return file_profile_proto_rawDescGZIP(), []int{43}
+	return file_profile_proto_rawDescGZIP(), []int{45}
 }
 
 type NodeStatusResponse struct {
@@ -3752,7 +3893,7 @@ type NodeStatusResponse struct {
 
 func (x *NodeStatusResponse) Reset() {
 	*x = NodeStatusResponse{}
-	mi := &file_profile_proto_msgTypes[44]
+	mi := &file_profile_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3764,7 +3905,7 @@ func (x *NodeStatusResponse) String() string {
 func (*NodeStatusResponse) ProtoMessage() {}
 
 func (x *NodeStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_profile_proto_msgTypes[44]
+	mi := &file_profile_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3777,7 +3918,7 @@ func (x *NodeStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeStatusResponse.ProtoReflect.Descriptor instead.
 func (*NodeStatusResponse) Descriptor() ([]byte, []int) {
-	return file_profile_proto_rawDescGZIP(), []int{44}
+	return file_profile_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *NodeStatusResponse) GetJson() []byte {
@@ -3809,7 +3950,7 @@ type CallServiceRequest struct {
 
 func (x *CallServiceRequest) Reset() {
 	*x = CallServiceRequest{}
-	mi := &file_profile_proto_msgTypes[45]
+	mi := &file_profile_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3821,7 +3962,7 @@ func (x *CallServiceRequest) String() string {
 func (*CallServiceRequest) ProtoMessage() {}
 
 func (x *CallServiceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_profile_proto_msgTypes[45]
+	mi := &file_profile_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3834,7 +3975,7 @@ func (x *CallServiceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallServiceRequest.ProtoReflect.Descriptor instead.
 func (*CallServiceRequest) Descriptor() ([]byte, []int) {
-	return file_profile_proto_rawDescGZIP(), []int{45}
+	return file_profile_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *CallServiceRequest) GetIdentityId() []byte {
@@ -3860,7 +4001,7 @@ type CallServiceResponse struct {
 
 func (x *CallServiceResponse) Reset() {
 	*x = CallServiceResponse{}
-	mi := &file_profile_proto_msgTypes[46]
+	mi := &file_profile_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3872,7 +4013,7 @@ func (x *CallServiceResponse) String() string {
 func (*CallServiceResponse) ProtoMessage() {}
 
 func (x *CallServiceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_profile_proto_msgTypes[46]
+	mi := &file_profile_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3885,7 +4026,7 @@ func (x *CallServiceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallServiceResponse.ProtoReflect.Descriptor instead.
 func (*CallServiceResponse) Descriptor() ([]byte, []int) {
-	return file_profile_proto_rawDescGZIP(), []int{46}
+	return file_profile_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *CallServiceResponse) GetCallerToken() []byte {
@@ -3907,7 +4048,7 @@ type IncomingCallRequest struct {
 
 func (x *IncomingCallRequest) Reset() {
 	*x = IncomingCallRequest{}
-	mi := &file_profile_proto_msgTypes[47]
+	mi := &file_profile_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3919,7 +4060,7 @@ func (x *IncomingCallRequest) String() string {
 func (*IncomingCallRequest) ProtoMessage() {}
 
 func (x *IncomingCallRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_profile_proto_msgTypes[47]
+	mi := &file_profile_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3932,7 +4073,7 @@ func (x *IncomingCallRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IncomingCallRequest.ProtoReflect.Descriptor instead.
 func (*IncomingCallRequest) Descriptor() ([]byte, []int) {
-	return file_profile_proto_rawDescGZIP(), []int{47}
+	return file_profile_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *IncomingCallRequest) GetCallerPublicKey() []byte {
@@ -3964,7 +4105,7 @@ type IncomingCallResponse struct {
 
 func (x *IncomingCallResponse) Reset() {
 	*x = IncomingCallResponse{}
-	mi := &file_profile_proto_msgTypes[48]
+	mi := &file_profile_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3976,7 +4117,7 @@ func (x *IncomingCallResponse) String() string {
 func (*IncomingCallResponse) ProtoMessage() {}
 
 func (x *IncomingCallResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_profile_proto_msgTypes[48]
+	mi := &file_profile_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3989,7 +4130,7 @@ func (x *IncomingCallResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IncomingCallResponse.ProtoReflect.Descriptor instead.
 func (*IncomingCallResponse) Descriptor() ([]byte, []int) {
-	return file_profile_proto_rawDescGZIP(), []int{48}
+	return file_profile_proto_rawDescGZIP(), []int{50}
 }
 
 // RelaySendRequest is sent by a side on its relay stream.
@@ -4003,7 +4144,7 @@ type RelaySendRequest struct {
 
 func (x *RelaySendRequest) Reset() {
 	*x = RelaySendRequest{}
-	mi := &file_profile_proto_msgTypes[49]
+	mi := &file_profile_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4015,7 +4156,7 @@ func (x *RelaySendRequest) String() string {
 func (*RelaySendRequest) ProtoMessage() {}
 
 func (x *RelaySendRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_profile_proto_msgTypes[49]
+	mi := &file_profile_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4028,7 +4169,7 @@ func (x *RelaySendRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RelaySendRequest.ProtoReflect.Descriptor instead.
 func (*RelaySendRequest) Descriptor() ([]byte, []int) {
-	return file_profile_proto_rawDescGZIP(), []int{49}
+	return file_profile_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *RelaySendRequest) GetToken() []byte {
@@ -4054,7 +4195,7 @@ type RelaySendResponse struct {
 
 func (x *RelaySendResponse) Reset() {
 	*x = RelaySendResponse{}
-	mi := &file_profile_proto_msgTypes[50]
+	mi := &file_profile_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4066,7 +4207,7 @@ func (x *RelaySendResponse) String() string {
 func (*RelaySendResponse) ProtoMessage() {}
 
 func (x *RelaySendResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_profile_proto_msgTypes[50]
+	mi := &file_profile_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4079,7 +4220,7 @@ func (x *RelaySendResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RelaySendResponse.ProtoReflect.Descriptor instead.
 func (*RelaySendResponse) Descriptor() ([]byte, []int) {
-	return file_profile_proto_rawDescGZIP(), []int{50}
+	return file_profile_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *RelaySendResponse) GetToken() []byte {
@@ -4099,7 +4240,7 @@ type RelayDeliverRequest struct {
 
 func (x *RelayDeliverRequest) Reset() {
 	*x = RelayDeliverRequest{}
-	mi := &file_profile_proto_msgTypes[51]
+	mi := &file_profile_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4111,7 +4252,7 @@ func (x *RelayDeliverRequest) String() string {
 func (*RelayDeliverRequest) ProtoMessage() {}
 
 func (x *RelayDeliverRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_profile_proto_msgTypes[51]
+	mi := &file_profile_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4124,7 +4265,7 @@ func (x *RelayDeliverRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RelayDeliverRequest.ProtoReflect.Descriptor instead.
 func (*RelayDeliverRequest) Descriptor() ([]byte, []int) {
-	return file_profile_proto_rawDescGZIP(), []int{51}
+	return file_profile_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *RelayDeliverRequest) GetMessage() []byte {
@@ -4142,7 +4283,7 @@ type RelayDeliverResponse struct {
 
 func (x *RelayDeliverResponse) Reset() {
 	*x = RelayDeliverResponse{}
-	mi := &file_profile_proto_msgTypes[52]
+	mi := &file_profile_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4154,7 +4295,7 @@ func (x *RelayDeliverResponse) String() string {
 func (*RelayDeliverResponse) ProtoMessage() {}
 
 func (x *RelayDeliverResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_profile_proto_msgTypes[52]
+	mi := &file_profile_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4167,7 +4308,7 @@ func (x *RelayDeliverResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RelayDeliverResponse.ProtoReflect.Descriptor instead.
 func (*RelayDeliverResponse) Descriptor() ([]byte, []int) {
-	return file_profile_proto_rawDescGZIP(), []int{52}
+	return file_profile_proto_rawDescGZIP(), []int{54}
 }
 
 // CloseCallRequest ends a call: a side sends it on its relay stream (the
@@ -4182,7 +4323,7 @@ type CloseCallRequest struct {
 
 func (x *CloseCallRequest) Reset() {
 	*x = CloseCallRequest{}
-	mi := &file_profile_proto_msgTypes[53]
+	mi := &file_profile_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4194,7 +4335,7 @@ func (x *CloseCallRequest) String() string {
 func (*CloseCallRequest) ProtoMessage() {}
 
 func (x *CloseCallRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_profile_proto_msgTypes[53]
+	mi := &file_profile_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4207,7 +4348,7 @@ func (x *CloseCallRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseCallRequest.ProtoReflect.Descriptor instead.
 func (*CloseCallRequest) Descriptor() ([]byte, []int) {
-	return file_profile_proto_rawDescGZIP(), []int{53}
+	return file_profile_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *CloseCallRequest) GetToken() []byte {
@@ -4232,7 +4373,7 @@ type CloseCallResponse struct {
 
 func (x *CloseCallResponse) Reset() {
 	*x = CloseCallResponse{}
-	mi := &file_profile_proto_msgTypes[54]
+	mi := &file_profile_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4244,7 +4385,7 @@ func (x *CloseCallResponse) String() string {
 func (*CloseCallResponse) ProtoMessage() {}
 
 func (x *CloseCallResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_profile_proto_msgTypes[54]
+	mi := &file_profile_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4257,7 +4398,7 @@ func (x *CloseCallResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseCallResponse.ProtoReflect.Descriptor instead.
 func (*CloseCallResponse) Descriptor() ([]byte, []int) {
-	return file_profile_proto_rawDescGZIP(), []int{54}
+	return file_profile_proto_rawDescGZIP(), []int{56}
 }
 
 type ProfileStatsRequest struct {
@@ -4268,7 +4409,7 @@ type ProfileStatsRequest struct {
 
 func (x *ProfileStatsRequest) Reset() {
 	*x = ProfileStatsRequest{}
-	mi := &file_profile_proto_msgTypes[55]
+	mi := &file_profile_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4280,7 +4421,7 @@ func (x *ProfileStatsRequest) String() string {
 func (*ProfileStatsRequest) ProtoMessage() {}
 
 func (x *ProfileStatsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_profile_proto_msgTypes[55]
+	mi := &file_profile_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4293,7 +4434,7 @@ func (x *ProfileStatsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProfileStatsRequest.ProtoReflect.Descriptor instead.
 func (*ProfileStatsRequest) Descriptor() ([]byte, []int) {
-	return file_profile_proto_rawDescGZIP(), []int{55}
+	return file_profile_proto_rawDescGZIP(), []int{57}
 }
 
 type ProfileStatsItem struct {
@@ -4306,7 +4447,7 @@ type ProfileStatsItem struct {
 
 func (x *ProfileStatsItem) Reset() {
 	*x = ProfileStatsItem{}
-	mi := &file_profile_proto_msgTypes[56]
+	mi := &file_profile_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4318,7 +4459,7 @@ func (x *ProfileStatsItem) String() string {
 func (*ProfileStatsItem) ProtoMessage() {}
 
 func (x *ProfileStatsItem) ProtoReflect() protoreflect.Message {
-	mi := &file_profile_proto_msgTypes[56]
+	mi := &file_profile_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4331,7 +4472,7 @@ func (x *ProfileStatsItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProfileStatsItem.ProtoReflect.Descriptor instead.
 func (*ProfileStatsItem) Descriptor() ([]byte, []int) {
-	return file_profile_proto_rawDescGZIP(), []int{56}
+	return file_profile_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *ProfileStatsItem) GetIdentityType() string {
@@ -4357,7 +4498,7 @@ type ProfileStatsResponse struct {
 
 func (x *ProfileStatsResponse) Reset() {
 	*x = ProfileStatsResponse{}
-	mi := &file_profile_proto_msgTypes[57]
+	mi := &file_profile_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4369,7 +4510,7 @@ func (x *ProfileStatsResponse) String() string {
 func (*ProfileStatsResponse) ProtoMessage() {}
 
 func (x *ProfileStatsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_profile_proto_msgTypes[57]
+	mi := &file_profile_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4382,7 +4523,7 @@ func (x *ProfileStatsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProfileStatsResponse.ProtoReflect.Descriptor instead.
 func (*ProfileStatsResponse) Descriptor() ([]byte, []int) {
-	return file_profile_proto_rawDescGZIP(), []int{57}
+	return file_profile_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *ProfileStatsResponse) GetStats() []*ProfileStatsItem {
@@ -4409,7 +4550,7 @@ type AddRelatedIdentityRequest struct {
 
 func (x *AddRelatedIdentityRequest) Reset() {
 	*x = AddRelatedIdentityRequest{}
-	mi := &file_profile_proto_msgTypes[58]
+	mi := &file_profile_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4421,7 +4562,7 @@ func (x *AddRelatedIdentityRequest) String() string {
 func (*AddRelatedIdentityRequest) ProtoMessage() {}
 
 func (x *AddRelatedIdentityRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_profile_proto_msgTypes[58]
+	mi := &file_profile_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4434,7 +4575,7 @@ func (x *AddRelatedIdentityRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddRelatedIdentityRequest.ProtoReflect.Descriptor instead.
 func (*AddRelatedIdentityRequest) Descriptor() ([]byte, []int) {
-	return file_profile_proto_rawDescGZIP(), []int{58}
+	return file_profile_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *AddRelatedIdentityRequest) GetCard() []byte {
@@ -4480,7 +4621,7 @@ type AddRelatedIdentityResponse struct {
 
 func (x *AddRelatedIdentityResponse) Reset() {
 	*x = AddRelatedIdentityResponse{}
-	mi := &file_profile_proto_msgTypes[59]
+	mi := &file_profile_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4492,7 +4633,7 @@ func (x *AddRelatedIdentityResponse) String() string {
 func (*AddRelatedIdentityResponse) ProtoMessage() {}
 
 func (x *AddRelatedIdentityResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_profile_proto_msgTypes[59]
+	mi := &file_profile_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4505,7 +4646,7 @@ func (x *AddRelatedIdentityResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddRelatedIdentityResponse.ProtoReflect.Descriptor instead.
 func (*AddRelatedIdentityResponse) Descriptor() ([]byte, []int) {
-	return file_profile_proto_rawDescGZIP(), []int{59}
+	return file_profile_proto_rawDescGZIP(), []int{61}
 }
 
 // RemoveRelatedIdentityRequest removes the checked-in identity's edge stored
@@ -4519,7 +4660,7 @@ type RemoveRelatedIdentityRequest struct {
 
 func (x *RemoveRelatedIdentityRequest) Reset() {
 	*x = RemoveRelatedIdentityRequest{}
-	mi := &file_profile_proto_msgTypes[60]
+	mi := &file_profile_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4531,7 +4672,7 @@ func (x *RemoveRelatedIdentityRequest) String() string {
 func (*RemoveRelatedIdentityRequest) ProtoMessage() {}
 
 func (x *RemoveRelatedIdentityRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_profile_proto_msgTypes[60]
+	mi := &file_profile_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4544,7 +4685,7 @@ func (x *RemoveRelatedIdentityRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveRelatedIdentityRequest.ProtoReflect.Descriptor instead.
 func (*RemoveRelatedIdentityRequest) Descriptor() ([]byte, []int) {
-	return file_profile_proto_rawDescGZIP(), []int{60}
+	return file_profile_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *RemoveRelatedIdentityRequest) GetApplicationId() []byte {
@@ -4562,7 +4703,7 @@ type RemoveRelatedIdentityResponse struct {
 
 func (x *RemoveRelatedIdentityResponse) Reset() {
 	*x = RemoveRelatedIdentityResponse{}
-	mi := &file_profile_proto_msgTypes[61]
+	mi := &file_profile_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4574,7 +4715,7 @@ func (x *RemoveRelatedIdentityResponse) String() string {
 func (*RemoveRelatedIdentityResponse) ProtoMessage() {}
 
 func (x *RemoveRelatedIdentityResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_profile_proto_msgTypes[61]
+	mi := &file_profile_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4587,7 +4728,7 @@ func (x *RemoveRelatedIdentityResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveRelatedIdentityResponse.ProtoReflect.Descriptor instead.
 func (*RemoveRelatedIdentityResponse) Descriptor() ([]byte, []int) {
-	return file_profile_proto_rawDescGZIP(), []int{61}
+	return file_profile_proto_rawDescGZIP(), []int{63}
 }
 
 // GetRelatedIdentitiesRequest lists the public edges whose recipient is
@@ -4609,7 +4750,7 @@ type GetRelatedIdentitiesRequest struct {
 
 func (x *GetRelatedIdentitiesRequest) Reset() {
 	*x = GetRelatedIdentitiesRequest{}
-	mi := &file_profile_proto_msgTypes[62]
+	mi := &file_profile_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4621,7 +4762,7 @@ func (x *GetRelatedIdentitiesRequest) String() string {
 func (*GetRelatedIdentitiesRequest) ProtoMessage() {}
 
 func (x *GetRelatedIdentitiesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_profile_proto_msgTypes[62]
+	mi := &file_profile_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4634,7 +4775,7 @@ func (x *GetRelatedIdentitiesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRelatedIdentitiesRequest.ProtoReflect.Descriptor instead.
 func (*GetRelatedIdentitiesRequest) Descriptor() ([]byte, []int) {
-	return file_profile_proto_rawDescGZIP(), []int{62}
+	return file_profile_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *GetRelatedIdentitiesRequest) GetIdentityId() []byte {
@@ -4684,7 +4825,7 @@ type GetRelatedIdentitiesResponse struct {
 
 func (x *GetRelatedIdentitiesResponse) Reset() {
 	*x = GetRelatedIdentitiesResponse{}
-	mi := &file_profile_proto_msgTypes[63]
+	mi := &file_profile_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4696,7 +4837,7 @@ func (x *GetRelatedIdentitiesResponse) String() string {
 func (*GetRelatedIdentitiesResponse) ProtoMessage() {}
 
 func (x *GetRelatedIdentitiesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_profile_proto_msgTypes[63]
+	mi := &file_profile_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4709,7 +4850,7 @@ func (x *GetRelatedIdentitiesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRelatedIdentitiesResponse.ProtoReflect.Descriptor instead.
 func (*GetRelatedIdentitiesResponse) Descriptor() ([]byte, []int) {
-	return file_profile_proto_rawDescGZIP(), []int{63}
+	return file_profile_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *GetRelatedIdentitiesResponse) GetProofs() [][]byte {
@@ -4741,7 +4882,7 @@ type AddEdgeRecordRequest struct {
 
 func (x *AddEdgeRecordRequest) Reset() {
 	*x = AddEdgeRecordRequest{}
-	mi := &file_profile_proto_msgTypes[64]
+	mi := &file_profile_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4753,7 +4894,7 @@ func (x *AddEdgeRecordRequest) String() string {
 func (*AddEdgeRecordRequest) ProtoMessage() {}
 
 func (x *AddEdgeRecordRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_profile_proto_msgTypes[64]
+	mi := &file_profile_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4766,7 +4907,7 @@ func (x *AddEdgeRecordRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddEdgeRecordRequest.ProtoReflect.Descriptor instead.
 func (*AddEdgeRecordRequest) Descriptor() ([]byte, []int) {
-	return file_profile_proto_rawDescGZIP(), []int{64}
+	return file_profile_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *AddEdgeRecordRequest) GetRecipientId() []byte {
@@ -4799,7 +4940,7 @@ type AddEdgeRecordResponse struct {
 
 func (x *AddEdgeRecordResponse) Reset() {
 	*x = AddEdgeRecordResponse{}
-	mi := &file_profile_proto_msgTypes[65]
+	mi := &file_profile_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4811,7 +4952,7 @@ func (x *AddEdgeRecordResponse) String() string {
 func (*AddEdgeRecordResponse) ProtoMessage() {}
 
 func (x *AddEdgeRecordResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_profile_proto_msgTypes[65]
+	mi := &file_profile_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4824,7 +4965,7 @@ func (x *AddEdgeRecordResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddEdgeRecordResponse.ProtoReflect.Descriptor instead.
 func (*AddEdgeRecordResponse) Descriptor() ([]byte, []int) {
-	return file_profile_proto_rawDescGZIP(), []int{65}
+	return file_profile_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *AddEdgeRecordResponse) GetUpdated() uint32 {
@@ -4847,7 +4988,7 @@ type ProposeRelationRequest struct {
 
 func (x *ProposeRelationRequest) Reset() {
 	*x = ProposeRelationRequest{}
-	mi := &file_profile_proto_msgTypes[66]
+	mi := &file_profile_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4859,7 +5000,7 @@ func (x *ProposeRelationRequest) String() string {
 func (*ProposeRelationRequest) ProtoMessage() {}
 
 func (x *ProposeRelationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_profile_proto_msgTypes[66]
+	mi := &file_profile_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4872,7 +5013,7 @@ func (x *ProposeRelationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeRelationRequest.ProtoReflect.Descriptor instead.
 func (*ProposeRelationRequest) Descriptor() ([]byte, []int) {
-	return file_profile_proto_rawDescGZIP(), []int{66}
+	return file_profile_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *ProposeRelationRequest) GetCard() []byte {
@@ -4897,7 +5038,7 @@ type ProposeRelationResponse struct {
 
 func (x *ProposeRelationResponse) Reset() {
 	*x = ProposeRelationResponse{}
-	mi := &file_profile_proto_msgTypes[67]
+	mi := &file_profile_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4909,7 +5050,7 @@ func (x *ProposeRelationResponse) String() string {
 func (*ProposeRelationResponse) ProtoMessage() {}
 
 func (x *ProposeRelationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_profile_proto_msgTypes[67]
+	mi := &file_profile_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4922,7 +5063,7 @@ func (x *ProposeRelationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeRelationResponse.ProtoReflect.Descriptor instead.
 func (*ProposeRelationResponse) Descriptor() ([]byte, []int) {
-	return file_profile_proto_rawDescGZIP(), []int{67}
+	return file_profile_proto_rawDescGZIP(), []int{69}
 }
 
 // GetRelationInboxRequest lists the pending proposals to the conversation's
@@ -4935,7 +5076,7 @@ type GetRelationInboxRequest struct {
 
 func (x *GetRelationInboxRequest) Reset() {
 	*x = GetRelationInboxRequest{}
-	mi := &file_profile_proto_msgTypes[68]
+	mi := &file_profile_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4947,7 +5088,7 @@ func (x *GetRelationInboxRequest) String() string {
 func (*GetRelationInboxRequest) ProtoMessage() {}
 
 func (x *GetRelationInboxRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_profile_proto_msgTypes[68]
+	mi := &file_profile_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4960,7 +5101,7 @@ func (x *GetRelationInboxRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRelationInboxRequest.ProtoReflect.Descriptor instead.
 func (*GetRelationInboxRequest) Descriptor() ([]byte, []int) {
-	return file_profile_proto_rawDescGZIP(), []int{68}
+	return file_profile_proto_rawDescGZIP(), []int{70}
 }
 
 type SignedCardItem struct {
@@ -4973,7 +5114,7 @@ type SignedCardItem struct {
 
 func (x *SignedCardItem) Reset() {
 	*x = SignedCardItem{}
-	mi := &file_profile_proto_msgTypes[69]
+	mi := &file_profile_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4985,7 +5126,7 @@ func (x *SignedCardItem) String() string {
 func (*SignedCardItem) ProtoMessage() {}
 
 func (x *SignedCardItem) ProtoReflect() protoreflect.Message {
-	mi := &file_profile_proto_msgTypes[69]
+	mi := &file_profile_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4998,7 +5139,7 @@ func (x *SignedCardItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignedCardItem.ProtoReflect.Descriptor instead.
 func (*SignedCardItem) Descriptor() ([]byte, []int) {
-	return file_profile_proto_rawDescGZIP(), []int{69}
+	return file_profile_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *SignedCardItem) GetCard() []byte {
@@ -5024,7 +5165,7 @@ type GetRelationInboxResponse struct {
 
 func (x *GetRelationInboxResponse) Reset() {
 	*x = GetRelationInboxResponse{}
-	mi := &file_profile_proto_msgTypes[70]
+	mi := &file_profile_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5036,7 +5177,7 @@ func (x *GetRelationInboxResponse) String() string {
 func (*GetRelationInboxResponse) ProtoMessage() {}
 
 func (x *GetRelationInboxResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_profile_proto_msgTypes[70]
+	mi := &file_profile_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5049,7 +5190,7 @@ func (x *GetRelationInboxResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRelationInboxResponse.ProtoReflect.Descriptor instead.
 func (*GetRelationInboxResponse) Descriptor() ([]byte, []int) {
-	return file_profile_proto_rawDescGZIP(), []int{70}
+	return file_profile_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *GetRelationInboxResponse) GetCards() []*SignedCardItem {
@@ -5075,7 +5216,7 @@ type AcceptRelationRequest struct {
 
 func (x *AcceptRelationRequest) Reset() {
 	*x = AcceptRelationRequest{}
-	mi := &file_profile_proto_msgTypes[71]
+	mi := &file_profile_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5087,7 +5228,7 @@ func (x *AcceptRelationRequest) String() string {
 func (*AcceptRelationRequest) ProtoMessage() {}
 
 func (x *AcceptRelationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_profile_proto_msgTypes[71]
+	mi := &file_profile_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5100,7 +5241,7 @@ func (x *AcceptRelationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcceptRelationRequest.ProtoReflect.Descriptor instead.
 func (*AcceptRelationRequest) Descriptor() ([]byte, []int) {
-	return file_profile_proto_rawDescGZIP(), []int{71}
+	return file_profile_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *AcceptRelationRequest) GetCard() []byte {
@@ -5146,7 +5287,7 @@ type AcceptRelationResponse struct {
 
 func (x *AcceptRelationResponse) Reset() {
 	*x = AcceptRelationResponse{}
-	mi := &file_profile_proto_msgTypes[72]
+	mi := &file_profile_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5158,7 +5299,7 @@ func (x *AcceptRelationResponse) String() string {
 func (*AcceptRelationResponse) ProtoMessage() {}
 
 func (x *AcceptRelationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_profile_proto_msgTypes[72]
+	mi := &file_profile_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5171,7 +5312,7 @@ func (x *AcceptRelationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcceptRelationResponse.ProtoReflect.Descriptor instead.
 func (*AcceptRelationResponse) Descriptor() ([]byte, []int) {
-	return file_profile_proto_rawDescGZIP(), []int{72}
+	return file_profile_proto_rawDescGZIP(), []int{74}
 }
 
 // RejectRelationRequest removes a pending proposal without storing it.
@@ -5184,7 +5325,7 @@ type RejectRelationRequest struct {
 
 func (x *RejectRelationRequest) Reset() {
 	*x = RejectRelationRequest{}
-	mi := &file_profile_proto_msgTypes[73]
+	mi := &file_profile_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5196,7 +5337,7 @@ func (x *RejectRelationRequest) String() string {
 func (*RejectRelationRequest) ProtoMessage() {}
 
 func (x *RejectRelationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_profile_proto_msgTypes[73]
+	mi := &file_profile_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5209,7 +5350,7 @@ func (x *RejectRelationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RejectRelationRequest.ProtoReflect.Descriptor instead.
 func (*RejectRelationRequest) Descriptor() ([]byte, []int) {
-	return file_profile_proto_rawDescGZIP(), []int{73}
+	return file_profile_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *RejectRelationRequest) GetCardId() []byte {
@@ -5227,7 +5368,7 @@ type RejectRelationResponse struct {
 
 func (x *RejectRelationResponse) Reset() {
 	*x = RejectRelationResponse{}
-	mi := &file_profile_proto_msgTypes[74]
+	mi := &file_profile_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5239,7 +5380,7 @@ func (x *RejectRelationResponse) String() string {
 func (*RejectRelationResponse) ProtoMessage() {}
 
 func (x *RejectRelationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_profile_proto_msgTypes[74]
+	mi := &file_profile_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5252,7 +5393,7 @@ func (x *RejectRelationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RejectRelationResponse.ProtoReflect.Descriptor instead.
 func (*RejectRelationResponse) Descriptor() ([]byte, []int) {
-	return file_profile_proto_rawDescGZIP(), []int{74}
+	return file_profile_proto_rawDescGZIP(), []int{76}
 }
 
 // StoredRelation is a profile server's stored public edge, with the fields
@@ -5275,7 +5416,7 @@ type StoredRelation struct {
 
 func (x *StoredRelation) Reset() {
 	*x = StoredRelation{}
-	mi := &file_profile_proto_msgTypes[75]
+	mi := &file_profile_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5287,7 +5428,7 @@ func (x *StoredRelation) String() string {
 func (*StoredRelation) ProtoMessage() {}
 
 func (x *StoredRelation) ProtoReflect() protoreflect.Message {
-	mi := &file_profile_proto_msgTypes[75]
+	mi := &file_profile_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5300,7 +5441,7 @@ func (x *StoredRelation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoredRelation.ProtoReflect.Descriptor instead.
 func (*StoredRelation) Descriptor() ([]byte, []int) {
-	return file_profile_proto_rawDescGZIP(), []int{75}
+	return file_profile_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *StoredRelation) GetProof() []byte {
@@ -5380,7 +5521,7 @@ type HostedIdentity struct {
 
 func (x *HostedIdentity) Reset() {
 	*x = HostedIdentity{}
-	mi := &file_profile_proto_msgTypes[76]
+	mi := &file_profile_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5392,7 +5533,7 @@ func (x *HostedIdentity) String() string {
 func (*HostedIdentity) ProtoMessage() {}
 
 func (x *HostedIdentity) ProtoReflect() protoreflect.Message {
-	mi := &file_profile_proto_msgTypes[76]
+	mi := &file_profile_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5405,7 +5546,7 @@ func (x *HostedIdentity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HostedIdentity.ProtoReflect.Descriptor instead.
 func (*HostedIdentity) Descriptor() ([]byte, []int) {
-	return file_profile_proto_rawDescGZIP(), []int{76}
+	return file_profile_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *HostedIdentity) GetPublicKey() []byte {
@@ -5503,7 +5644,7 @@ type SharedProfile struct {
 
 func (x *SharedProfile) Reset() {
 	*x = SharedProfile{}
-	mi := &file_profile_proto_msgTypes[77]
+	mi := &file_profile_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5515,7 +5656,7 @@ func (x *SharedProfile) String() string {
 func (*SharedProfile) ProtoMessage() {}
 
 func (x *SharedProfile) ProtoReflect() protoreflect.Message {
-	mi := &file_profile_proto_msgTypes[77]
+	mi := &file_profile_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5528,7 +5669,7 @@ func (x *SharedProfile) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SharedProfile.ProtoReflect.Descriptor instead.
 func (*SharedProfile) Descriptor() ([]byte, []int) {
-	return file_profile_proto_rawDescGZIP(), []int{77}
+	return file_profile_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *SharedProfile) GetProfile() *SignedProfile {
@@ -5560,7 +5701,7 @@ type NeighborState struct {
 
 func (x *NeighborState) Reset() {
 	*x = NeighborState{}
-	mi := &file_profile_proto_msgTypes[78]
+	mi := &file_profile_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5572,7 +5713,7 @@ func (x *NeighborState) String() string {
 func (*NeighborState) ProtoMessage() {}
 
 func (x *NeighborState) ProtoReflect() protoreflect.Message {
-	mi := &file_profile_proto_msgTypes[78]
+	mi := &file_profile_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5585,7 +5726,7 @@ func (x *NeighborState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NeighborState.ProtoReflect.Descriptor instead.
 func (*NeighborState) Descriptor() ([]byte, []int) {
-	return file_profile_proto_rawDescGZIP(), []int{78}
+	return file_profile_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *NeighborState) GetSource() uint32 {
@@ -5639,7 +5780,7 @@ const file_profile_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\rR\x02id\x120\n" +
 	"\arequest\x18\x02 \x01(\v2\x14.iop.wire.v1.RequestH\x00R\arequest\x123\n" +
 	"\bresponse\x18\x03 \x01(\v2\x15.iop.wire.v1.ResponseH\x00R\bresponseB\x06\n" +
-	"\x04kind\"\x9b\x13\n" +
+	"\x04kind\"\xf6\x13\n" +
 	"\aRequest\x12\x1c\n" +
 	"\tsignature\x18\x01 \x01(\fR\tsignature\x12.\n" +
 	"\x04ping\x18\n" +
@@ -5680,8 +5821,9 @@ const file_profile_proto_rawDesc = "" +
 	"\x10propose_relation\x18& \x01(\v2#.iop.wire.v1.ProposeRelationRequestH\x00R\x0fproposeRelation\x12T\n" +
 	"\x12get_relation_inbox\x18' \x01(\v2$.iop.wire.v1.GetRelationInboxRequestH\x00R\x10getRelationInbox\x12M\n" +
 	"\x0faccept_relation\x18( \x01(\v2\".iop.wire.v1.AcceptRelationRequestH\x00R\x0eacceptRelation\x12M\n" +
-	"\x0freject_relation\x18) \x01(\v2\".iop.wire.v1.RejectRelationRequestH\x00R\x0erejectRelationB\x06\n" +
-	"\x04body\"\xa1\x14\n" +
+	"\x0freject_relation\x18) \x01(\v2\".iop.wire.v1.RejectRelationRequestH\x00R\x0erejectRelation\x12Y\n" +
+	"\x13published_relations\x18* \x01(\v2&.iop.wire.v1.PublishedRelationsRequestH\x00R\x12publishedRelationsB\x06\n" +
+	"\x04body\"\xfd\x14\n" +
 	"\bResponse\x12+\n" +
 	"\x06status\x18\x01 \x01(\x0e2\x13.iop.wire.v1.StatusR\x06status\x12\x1c\n" +
 	"\ttimestamp\x18\x02 \x01(\x03R\ttimestamp\x12\x18\n" +
@@ -5725,7 +5867,8 @@ const file_profile_proto_rawDesc = "" +
 	"\x10propose_relation\x18& \x01(\v2$.iop.wire.v1.ProposeRelationResponseH\x00R\x0fproposeRelation\x12U\n" +
 	"\x12get_relation_inbox\x18' \x01(\v2%.iop.wire.v1.GetRelationInboxResponseH\x00R\x10getRelationInbox\x12N\n" +
 	"\x0faccept_relation\x18( \x01(\v2#.iop.wire.v1.AcceptRelationResponseH\x00R\x0eacceptRelation\x12N\n" +
-	"\x0freject_relation\x18) \x01(\v2#.iop.wire.v1.RejectRelationResponseH\x00R\x0erejectRelationB\x06\n" +
+	"\x0freject_relation\x18) \x01(\v2#.iop.wire.v1.RejectRelationResponseH\x00R\x0erejectRelation\x12Z\n" +
+	"\x13published_relations\x18* \x01(\v2'.iop.wire.v1.PublishedRelationsResponseH\x00R\x12publishedRelationsB\x06\n" +
 	"\x04body\"'\n" +
 	"\vPingRequest\x12\x18\n" +
 	"\apayload\x18\x01 \x01(\fR\apayload\">\n" +
@@ -5859,7 +6002,16 @@ const file_profile_proto_rawDesc = "" +
 	"identityId\"E\n" +
 	"\x0fResolveResponse\x12\x18\n" +
 	"\apointer\x18\x01 \x01(\fR\apointer\x12\x18\n" +
-	"\acontact\x18\x02 \x01(\fR\acontact\"\xb4\x01\n" +
+	"\acontact\x18\x02 \x01(\fR\acontact\"[\n" +
+	"\x19PublishedRelationsRequest\x12\x1f\n" +
+	"\videntity_id\x18\x01 \x01(\fR\n" +
+	"identityId\x12\x1d\n" +
+	"\n" +
+	"first_page\x18\x02 \x01(\rR\tfirstPage\"S\n" +
+	"\x1aPublishedRelationsResponse\x12\x14\n" +
+	"\x05pages\x18\x01 \x03(\fR\x05pages\x12\x1f\n" +
+	"\vtotal_pages\x18\x02 \x01(\rR\n" +
+	"totalPages\"\xb4\x01\n" +
 	"\x17NeighborhoodSyncRequest\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12\x16\n" +
 	"\x06cursor\x18\x02 \x01(\x04R\x06cursor\x12\x19\n" +
@@ -6037,7 +6189,7 @@ func file_profile_proto_rawDescGZIP() []byte {
 }
 
 var file_profile_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_profile_proto_msgTypes = make([]protoimpl.MessageInfo, 79)
+var file_profile_proto_msgTypes = make([]protoimpl.MessageInfo, 81)
 var file_profile_proto_goTypes = []any{
 	(Status)(0),                              // 0: iop.wire.v1.Status
 	(*Message)(nil),                          // 1: iop.wire.v1.Message
@@ -6078,47 +6230,49 @@ var file_profile_proto_goTypes = []any{
 	(*PublishClaimResponse)(nil),             // 36: iop.wire.v1.PublishClaimResponse
 	(*ResolveRequest)(nil),                   // 37: iop.wire.v1.ResolveRequest
 	(*ResolveResponse)(nil),                  // 38: iop.wire.v1.ResolveResponse
-	(*NeighborhoodSyncRequest)(nil),          // 39: iop.wire.v1.NeighborhoodSyncRequest
-	(*SharedProfileItem)(nil),                // 40: iop.wire.v1.SharedProfileItem
-	(*NeighborhoodSyncResponse)(nil),         // 41: iop.wire.v1.NeighborhoodSyncResponse
-	(*TurnCredentialsRequest)(nil),           // 42: iop.wire.v1.TurnCredentialsRequest
-	(*TurnCredentialsResponse)(nil),          // 43: iop.wire.v1.TurnCredentialsResponse
-	(*NodeStatusRequest)(nil),                // 44: iop.wire.v1.NodeStatusRequest
-	(*NodeStatusResponse)(nil),               // 45: iop.wire.v1.NodeStatusResponse
-	(*CallServiceRequest)(nil),               // 46: iop.wire.v1.CallServiceRequest
-	(*CallServiceResponse)(nil),              // 47: iop.wire.v1.CallServiceResponse
-	(*IncomingCallRequest)(nil),              // 48: iop.wire.v1.IncomingCallRequest
-	(*IncomingCallResponse)(nil),             // 49: iop.wire.v1.IncomingCallResponse
-	(*RelaySendRequest)(nil),                 // 50: iop.wire.v1.RelaySendRequest
-	(*RelaySendResponse)(nil),                // 51: iop.wire.v1.RelaySendResponse
-	(*RelayDeliverRequest)(nil),              // 52: iop.wire.v1.RelayDeliverRequest
-	(*RelayDeliverResponse)(nil),             // 53: iop.wire.v1.RelayDeliverResponse
-	(*CloseCallRequest)(nil),                 // 54: iop.wire.v1.CloseCallRequest
-	(*CloseCallResponse)(nil),                // 55: iop.wire.v1.CloseCallResponse
-	(*ProfileStatsRequest)(nil),              // 56: iop.wire.v1.ProfileStatsRequest
-	(*ProfileStatsItem)(nil),                 // 57: iop.wire.v1.ProfileStatsItem
-	(*ProfileStatsResponse)(nil),             // 58: iop.wire.v1.ProfileStatsResponse
-	(*AddRelatedIdentityRequest)(nil),        // 59: iop.wire.v1.AddRelatedIdentityRequest
-	(*AddRelatedIdentityResponse)(nil),       // 60: iop.wire.v1.AddRelatedIdentityResponse
-	(*RemoveRelatedIdentityRequest)(nil),     // 61: iop.wire.v1.RemoveRelatedIdentityRequest
-	(*RemoveRelatedIdentityResponse)(nil),    // 62: iop.wire.v1.RemoveRelatedIdentityResponse
-	(*GetRelatedIdentitiesRequest)(nil),      // 63: iop.wire.v1.GetRelatedIdentitiesRequest
-	(*GetRelatedIdentitiesResponse)(nil),     // 64: iop.wire.v1.GetRelatedIdentitiesResponse
-	(*AddEdgeRecordRequest)(nil),             // 65: iop.wire.v1.AddEdgeRecordRequest
-	(*AddEdgeRecordResponse)(nil),            // 66: iop.wire.v1.AddEdgeRecordResponse
-	(*ProposeRelationRequest)(nil),           // 67: iop.wire.v1.ProposeRelationRequest
-	(*ProposeRelationResponse)(nil),          // 68: iop.wire.v1.ProposeRelationResponse
-	(*GetRelationInboxRequest)(nil),          // 69: iop.wire.v1.GetRelationInboxRequest
-	(*SignedCardItem)(nil),                   // 70: iop.wire.v1.SignedCardItem
-	(*GetRelationInboxResponse)(nil),         // 71: iop.wire.v1.GetRelationInboxResponse
-	(*AcceptRelationRequest)(nil),            // 72: iop.wire.v1.AcceptRelationRequest
-	(*AcceptRelationResponse)(nil),           // 73: iop.wire.v1.AcceptRelationResponse
-	(*RejectRelationRequest)(nil),            // 74: iop.wire.v1.RejectRelationRequest
-	(*RejectRelationResponse)(nil),           // 75: iop.wire.v1.RejectRelationResponse
-	(*StoredRelation)(nil),                   // 76: iop.wire.v1.StoredRelation
-	(*HostedIdentity)(nil),                   // 77: iop.wire.v1.HostedIdentity
-	(*SharedProfile)(nil),                    // 78: iop.wire.v1.SharedProfile
-	(*NeighborState)(nil),                    // 79: iop.wire.v1.NeighborState
+	(*PublishedRelationsRequest)(nil),        // 39: iop.wire.v1.PublishedRelationsRequest
+	(*PublishedRelationsResponse)(nil),       // 40: iop.wire.v1.PublishedRelationsResponse
+	(*NeighborhoodSyncRequest)(nil),          // 41: iop.wire.v1.NeighborhoodSyncRequest
+	(*SharedProfileItem)(nil),                // 42: iop.wire.v1.SharedProfileItem
+	(*NeighborhoodSyncResponse)(nil),         // 43: iop.wire.v1.NeighborhoodSyncResponse
+	(*TurnCredentialsRequest)(nil),           // 44: iop.wire.v1.TurnCredentialsRequest
+	(*TurnCredentialsResponse)(nil),          // 45: iop.wire.v1.TurnCredentialsResponse
+	(*NodeStatusRequest)(nil),                // 46: iop.wire.v1.NodeStatusRequest
+	(*NodeStatusResponse)(nil),               // 47: iop.wire.v1.NodeStatusResponse
+	(*CallServiceRequest)(nil),               // 48: iop.wire.v1.CallServiceRequest
+	(*CallServiceResponse)(nil),              // 49: iop.wire.v1.CallServiceResponse
+	(*IncomingCallRequest)(nil),              // 50: iop.wire.v1.IncomingCallRequest
+	(*IncomingCallResponse)(nil),             // 51: iop.wire.v1.IncomingCallResponse
+	(*RelaySendRequest)(nil),                 // 52: iop.wire.v1.RelaySendRequest
+	(*RelaySendResponse)(nil),                // 53: iop.wire.v1.RelaySendResponse
+	(*RelayDeliverRequest)(nil),              // 54: iop.wire.v1.RelayDeliverRequest
+	(*RelayDeliverResponse)(nil),             // 55: iop.wire.v1.RelayDeliverResponse
+	(*CloseCallRequest)(nil),                 // 56: iop.wire.v1.CloseCallRequest
+	(*CloseCallResponse)(nil),                // 57: iop.wire.v1.CloseCallResponse
+	(*ProfileStatsRequest)(nil),              // 58: iop.wire.v1.ProfileStatsRequest
+	(*ProfileStatsItem)(nil),                 // 59: iop.wire.v1.ProfileStatsItem
+	(*ProfileStatsResponse)(nil),             // 60: iop.wire.v1.ProfileStatsResponse
+	(*AddRelatedIdentityRequest)(nil),        // 61: iop.wire.v1.AddRelatedIdentityRequest
+	(*AddRelatedIdentityResponse)(nil),       // 62: iop.wire.v1.AddRelatedIdentityResponse
+	(*RemoveRelatedIdentityRequest)(nil),     // 63: iop.wire.v1.RemoveRelatedIdentityRequest
+	(*RemoveRelatedIdentityResponse)(nil),    // 64: iop.wire.v1.RemoveRelatedIdentityResponse
+	(*GetRelatedIdentitiesRequest)(nil),      // 65: iop.wire.v1.GetRelatedIdentitiesRequest
+	(*GetRelatedIdentitiesResponse)(nil),     // 66: iop.wire.v1.GetRelatedIdentitiesResponse
+	(*AddEdgeRecordRequest)(nil),             // 67: iop.wire.v1.AddEdgeRecordRequest
+	(*AddEdgeRecordResponse)(nil),            // 68: iop.wire.v1.AddEdgeRecordResponse
+	(*ProposeRelationRequest)(nil),           // 69: iop.wire.v1.ProposeRelationRequest
+	(*ProposeRelationResponse)(nil),          // 70: iop.wire.v1.ProposeRelationResponse
+	(*GetRelationInboxRequest)(nil),          // 71: iop.wire.v1.GetRelationInboxRequest
+	(*SignedCardItem)(nil),                   // 72: iop.wire.v1.SignedCardItem
+	(*GetRelationInboxResponse)(nil),         // 73: iop.wire.v1.GetRelationInboxResponse
+	(*AcceptRelationRequest)(nil),            // 74: iop.wire.v1.AcceptRelationRequest
+	(*AcceptRelationResponse)(nil),           // 75: iop.wire.v1.AcceptRelationResponse
+	(*RejectRelationRequest)(nil),            // 76: iop.wire.v1.RejectRelationRequest
+	(*RejectRelationResponse)(nil),           // 77: iop.wire.v1.RejectRelationResponse
+	(*StoredRelation)(nil),                   // 78: iop.wire.v1.StoredRelation
+	(*HostedIdentity)(nil),                   // 79: iop.wire.v1.HostedIdentity
+	(*SharedProfile)(nil),                    // 80: iop.wire.v1.SharedProfile
+	(*NeighborState)(nil),                    // 81: iop.wire.v1.NeighborState
 }
 var file_profile_proto_depIdxs = []int32{
 	2,  // 0: iop.wire.v1.Message.request:type_name -> iop.wire.v1.Request
@@ -6136,75 +6290,77 @@ var file_profile_proto_depIdxs = []int32{
 	28, // 12: iop.wire.v1.Request.get_profile:type_name -> iop.wire.v1.GetProfileRequest
 	30, // 13: iop.wire.v1.Request.search:type_name -> iop.wire.v1.ProfileSearchRequest
 	33, // 14: iop.wire.v1.Request.search_part:type_name -> iop.wire.v1.ProfileSearchPartRequest
-	56, // 15: iop.wire.v1.Request.stats:type_name -> iop.wire.v1.ProfileStatsRequest
+	58, // 15: iop.wire.v1.Request.stats:type_name -> iop.wire.v1.ProfileStatsRequest
 	35, // 16: iop.wire.v1.Request.publish_claim:type_name -> iop.wire.v1.PublishClaimRequest
 	37, // 17: iop.wire.v1.Request.resolve:type_name -> iop.wire.v1.ResolveRequest
-	46, // 18: iop.wire.v1.Request.call_service:type_name -> iop.wire.v1.CallServiceRequest
-	48, // 19: iop.wire.v1.Request.incoming_call:type_name -> iop.wire.v1.IncomingCallRequest
-	50, // 20: iop.wire.v1.Request.relay_send:type_name -> iop.wire.v1.RelaySendRequest
-	52, // 21: iop.wire.v1.Request.relay_deliver:type_name -> iop.wire.v1.RelayDeliverRequest
-	39, // 22: iop.wire.v1.Request.neighborhood_sync:type_name -> iop.wire.v1.NeighborhoodSyncRequest
-	44, // 23: iop.wire.v1.Request.node_status:type_name -> iop.wire.v1.NodeStatusRequest
-	42, // 24: iop.wire.v1.Request.turn_credentials:type_name -> iop.wire.v1.TurnCredentialsRequest
-	54, // 25: iop.wire.v1.Request.close_call:type_name -> iop.wire.v1.CloseCallRequest
-	59, // 26: iop.wire.v1.Request.add_related_identity:type_name -> iop.wire.v1.AddRelatedIdentityRequest
-	61, // 27: iop.wire.v1.Request.remove_related_identity:type_name -> iop.wire.v1.RemoveRelatedIdentityRequest
-	63, // 28: iop.wire.v1.Request.get_related_identities:type_name -> iop.wire.v1.GetRelatedIdentitiesRequest
-	65, // 29: iop.wire.v1.Request.add_edge_record:type_name -> iop.wire.v1.AddEdgeRecordRequest
-	67, // 30: iop.wire.v1.Request.propose_relation:type_name -> iop.wire.v1.ProposeRelationRequest
-	69, // 31: iop.wire.v1.Request.get_relation_inbox:type_name -> iop.wire.v1.GetRelationInboxRequest
-	72, // 32: iop.wire.v1.Request.accept_relation:type_name -> iop.wire.v1.AcceptRelationRequest
-	74, // 33: iop.wire.v1.Request.reject_relation:type_name -> iop.wire.v1.RejectRelationRequest
-	0,  // 34: iop.wire.v1.Response.status:type_name -> iop.wire.v1.Status
-	5,  // 35: iop.wire.v1.Response.ping:type_name -> iop.wire.v1.PingResponse
-	8,  // 36: iop.wire.v1.Response.list_roles:type_name -> iop.wire.v1.ListRolesResponse
-	10, // 37: iop.wire.v1.Response.start_conversation:type_name -> iop.wire.v1.StartConversationResponse
-	13, // 38: iop.wire.v1.Response.register_hosting:type_name -> iop.wire.v1.RegisterHostingResponse
-	15, // 39: iop.wire.v1.Response.check_in:type_name -> iop.wire.v1.CheckInResponse
-	17, // 40: iop.wire.v1.Response.verify_identity:type_name -> iop.wire.v1.VerifyIdentityResponse
-	21, // 41: iop.wire.v1.Response.update_profile:type_name -> iop.wire.v1.UpdateProfileResponse
-	23, // 42: iop.wire.v1.Response.cancel_hosting:type_name -> iop.wire.v1.CancelHostingResponse
-	25, // 43: iop.wire.v1.Response.app_service_add:type_name -> iop.wire.v1.ApplicationServiceAddResponse
-	27, // 44: iop.wire.v1.Response.app_service_remove:type_name -> iop.wire.v1.ApplicationServiceRemoveResponse
-	29, // 45: iop.wire.v1.Response.get_profile:type_name -> iop.wire.v1.GetProfileResponse
-	32, // 46: iop.wire.v1.Response.search:type_name -> iop.wire.v1.ProfileSearchResponse
-	34, // 47: iop.wire.v1.Response.search_part:type_name -> iop.wire.v1.ProfileSearchPartResponse
-	58, // 48: iop.wire.v1.Response.stats:type_name -> iop.wire.v1.ProfileStatsResponse
-	36, // 49: iop.wire.v1.Response.publish_claim:type_name -> iop.wire.v1.PublishClaimResponse
-	38, // 50: iop.wire.v1.Response.resolve:type_name -> iop.wire.v1.ResolveResponse
-	47, // 51: iop.wire.v1.Response.call_service:type_name -> iop.wire.v1.CallServiceResponse
-	49, // 52: iop.wire.v1.Response.incoming_call:type_name -> iop.wire.v1.IncomingCallResponse
-	51, // 53: iop.wire.v1.Response.relay_send:type_name -> iop.wire.v1.RelaySendResponse
-	53, // 54: iop.wire.v1.Response.relay_deliver:type_name -> iop.wire.v1.RelayDeliverResponse
-	41, // 55: iop.wire.v1.Response.neighborhood_sync:type_name -> iop.wire.v1.NeighborhoodSyncResponse
-	45, // 56: iop.wire.v1.Response.node_status:type_name -> iop.wire.v1.NodeStatusResponse
-	43, // 57: iop.wire.v1.Response.turn_credentials:type_name -> iop.wire.v1.TurnCredentialsResponse
-	55, // 58: iop.wire.v1.Response.close_call:type_name -> iop.wire.v1.CloseCallResponse
-	60, // 59: iop.wire.v1.Response.add_related_identity:type_name -> iop.wire.v1.AddRelatedIdentityResponse
-	62, // 60: iop.wire.v1.Response.remove_related_identity:type_name -> iop.wire.v1.RemoveRelatedIdentityResponse
-	64, // 61: iop.wire.v1.Response.get_related_identities:type_name -> iop.wire.v1.GetRelatedIdentitiesResponse
-	66, // 62: iop.wire.v1.Response.add_edge_record:type_name -> iop.wire.v1.AddEdgeRecordResponse
-	68, // 63: iop.wire.v1.Response.propose_relation:type_name -> iop.wire.v1.ProposeRelationResponse
-	71, // 64: iop.wire.v1.Response.get_relation_inbox:type_name -> iop.wire.v1.GetRelationInboxResponse
-	73, // 65: iop.wire.v1.Response.accept_relation:type_name -> iop.wire.v1.AcceptRelationResponse
-	75, // 66: iop.wire.v1.Response.reject_relation:type_name -> iop.wire.v1.RejectRelationResponse
-	7,  // 67: iop.wire.v1.ListRolesResponse.roles:type_name -> iop.wire.v1.ServerRole
-	19, // 68: iop.wire.v1.UpdateProfileRequest.profile:type_name -> iop.wire.v1.SignedProfile
-	19, // 69: iop.wire.v1.GetProfileResponse.signed_profile:type_name -> iop.wire.v1.SignedProfile
-	19, // 70: iop.wire.v1.ProfileQueryInformation.signed_profile:type_name -> iop.wire.v1.SignedProfile
-	31, // 71: iop.wire.v1.ProfileSearchResponse.profiles:type_name -> iop.wire.v1.ProfileQueryInformation
-	31, // 72: iop.wire.v1.ProfileSearchPartResponse.profiles:type_name -> iop.wire.v1.ProfileQueryInformation
-	19, // 73: iop.wire.v1.SharedProfileItem.profile:type_name -> iop.wire.v1.SignedProfile
-	40, // 74: iop.wire.v1.NeighborhoodSyncResponse.items:type_name -> iop.wire.v1.SharedProfileItem
-	57, // 75: iop.wire.v1.ProfileStatsResponse.stats:type_name -> iop.wire.v1.ProfileStatsItem
-	70, // 76: iop.wire.v1.GetRelationInboxResponse.cards:type_name -> iop.wire.v1.SignedCardItem
-	19, // 77: iop.wire.v1.HostedIdentity.profile:type_name -> iop.wire.v1.SignedProfile
-	19, // 78: iop.wire.v1.SharedProfile.profile:type_name -> iop.wire.v1.SignedProfile
-	79, // [79:79] is the sub-list for method output_type
-	79, // [79:79] is the sub-list for method input_type
-	79, // [79:79] is the sub-list for extension type_name
-	79, // [79:79] is the sub-list for extension extendee
-	0,  // [0:79] is the sub-list for field type_name
+	48, // 18: iop.wire.v1.Request.call_service:type_name -> iop.wire.v1.CallServiceRequest
+	50, // 19: iop.wire.v1.Request.incoming_call:type_name -> iop.wire.v1.IncomingCallRequest
+	52, // 20: iop.wire.v1.Request.relay_send:type_name -> iop.wire.v1.RelaySendRequest
+	54, // 21: iop.wire.v1.Request.relay_deliver:type_name -> iop.wire.v1.RelayDeliverRequest
+	41, // 22: iop.wire.v1.Request.neighborhood_sync:type_name -> iop.wire.v1.NeighborhoodSyncRequest
+	46, // 23: iop.wire.v1.Request.node_status:type_name -> iop.wire.v1.NodeStatusRequest
+	44, // 24: iop.wire.v1.Request.turn_credentials:type_name -> iop.wire.v1.TurnCredentialsRequest
+	56, // 25: iop.wire.v1.Request.close_call:type_name -> iop.wire.v1.CloseCallRequest
+	61, // 26: iop.wire.v1.Request.add_related_identity:type_name -> iop.wire.v1.AddRelatedIdentityRequest
+	63, // 27: iop.wire.v1.Request.remove_related_identity:type_name -> iop.wire.v1.RemoveRelatedIdentityRequest
+	65, // 28: iop.wire.v1.Request.get_related_identities:type_name -> iop.wire.v1.GetRelatedIdentitiesRequest
+	67, // 29: iop.wire.v1.Request.add_edge_record:type_name -> iop.wire.v1.AddEdgeRecordRequest
+	69, // 30: iop.wire.v1.Request.propose_relation:type_name -> iop.wire.v1.ProposeRelationRequest
+	71, // 31: iop.wire.v1.Request.get_relation_inbox:type_name -> iop.wire.v1.GetRelationInboxRequest
+	74, // 32: iop.wire.v1.Request.accept_relation:type_name -> iop.wire.v1.AcceptRelationRequest
+	76, // 33: iop.wire.v1.Request.reject_relation:type_name -> iop.wire.v1.RejectRelationRequest
+	39, // 34: iop.wire.v1.Request.published_relations:type_name -> iop.wire.v1.PublishedRelationsRequest
+	0,  // 35: iop.wire.v1.Response.status:type_name -> iop.wire.v1.Status
+	5,  // 36: iop.wire.v1.Response.ping:type_name -> iop.wire.v1.PingResponse
+	8,  // 37: iop.wire.v1.Response.list_roles:type_name -> iop.wire.v1.ListRolesResponse
+	10, // 38: iop.wire.v1.Response.start_conversation:type_name -> iop.wire.v1.StartConversationResponse
+	13, // 39: iop.wire.v1.Response.register_hosting:type_name -> iop.wire.v1.RegisterHostingResponse
+	15, // 40: iop.wire.v1.Response.check_in:type_name -> iop.wire.v1.CheckInResponse
+	17, // 41: iop.wire.v1.Response.verify_identity:type_name -> iop.wire.v1.VerifyIdentityResponse
+	21, // 42: iop.wire.v1.Response.update_profile:type_name -> iop.wire.v1.UpdateProfileResponse
+	23, // 43: iop.wire.v1.Response.cancel_hosting:type_name -> iop.wire.v1.CancelHostingResponse
+	25, // 44: iop.wire.v1.Response.app_service_add:type_name -> iop.wire.v1.ApplicationServiceAddResponse
+	27, // 45: iop.wire.v1.Response.app_service_remove:type_name -> iop.wire.v1.ApplicationServiceRemoveResponse
+	29, // 46: iop.wire.v1.Response.get_profile:type_name -> iop.wire.v1.GetProfileResponse
+	32, // 47: iop.wire.v1.Response.search:type_name -> iop.wire.v1.ProfileSearchResponse
+	34, // 48: iop.wire.v1.Response.search_part:type_name -> iop.wire.v1.ProfileSearchPartResponse
+	60, // 49: iop.wire.v1.Response.stats:type_name -> iop.wire.v1.ProfileStatsResponse
+	36, // 50: iop.wire.v1.Response.publish_claim:type_name -> iop.wire.v1.PublishClaimResponse
+	38, // 51: iop.wire.v1.Response.resolve:type_name -> iop.wire.v1.ResolveResponse
+	49, // 52: iop.wire.v1.Response.call_service:type_name -> iop.wire.v1.CallServiceResponse
+	51, // 53: iop.wire.v1.Response.incoming_call:type_name -> iop.wire.v1.IncomingCallResponse
+	53, // 54: iop.wire.v1.Response.relay_send:type_name -> iop.wire.v1.RelaySendResponse
+	55, // 55: iop.wire.v1.Response.relay_deliver:type_name -> iop.wire.v1.RelayDeliverResponse
+	43, // 56: iop.wire.v1.Response.neighborhood_sync:type_name -> iop.wire.v1.NeighborhoodSyncResponse
+	47, // 57: iop.wire.v1.Response.node_status:type_name -> iop.wire.v1.NodeStatusResponse
+	45, // 58: iop.wire.v1.Response.turn_credentials:type_name -> iop.wire.v1.TurnCredentialsResponse
+	57, // 59: iop.wire.v1.Response.close_call:type_name -> iop.wire.v1.CloseCallResponse
+	62, // 60: iop.wire.v1.Response.add_related_identity:type_name -> iop.wire.v1.AddRelatedIdentityResponse
+	64, // 61: iop.wire.v1.Response.remove_related_identity:type_name -> iop.wire.v1.RemoveRelatedIdentityResponse
+	66, // 62: iop.wire.v1.Response.get_related_identities:type_name -> iop.wire.v1.GetRelatedIdentitiesResponse
+	68, // 63: iop.wire.v1.Response.add_edge_record:type_name -> iop.wire.v1.AddEdgeRecordResponse
+	70, // 64: iop.wire.v1.Response.propose_relation:type_name -> iop.wire.v1.ProposeRelationResponse
+	73, // 65: iop.wire.v1.Response.get_relation_inbox:type_name -> iop.wire.v1.GetRelationInboxResponse
+	75, // 66: iop.wire.v1.Response.accept_relation:type_name -> iop.wire.v1.AcceptRelationResponse
+	77, // 67: iop.wire.v1.Response.reject_relation:type_name -> iop.wire.v1.RejectRelationResponse
+	40, // 68: iop.wire.v1.Response.published_relations:type_name -> iop.wire.v1.PublishedRelationsResponse
+	7,  // 69: iop.wire.v1.ListRolesResponse.roles:type_name -> iop.wire.v1.ServerRole
+	19, // 70: iop.wire.v1.UpdateProfileRequest.profile:type_name -> iop.wire.v1.SignedProfile
+	19, // 71: iop.wire.v1.GetProfileResponse.signed_profile:type_name -> iop.wire.v1.SignedProfile
+	19, // 72: iop.wire.v1.ProfileQueryInformation.signed_profile:type_name -> iop.wire.v1.SignedProfile
+	31, // 73: iop.wire.v1.ProfileSearchResponse.profiles:type_name -> iop.wire.v1.ProfileQueryInformation
+	31, // 74: iop.wire.v1.ProfileSearchPartResponse.profiles:type_name -> iop.wire.v1.ProfileQueryInformation
+	19, // 75: iop.wire.v1.SharedProfileItem.profile:type_name -> iop.wire.v1.SignedProfile
+	42, // 76: iop.wire.v1.NeighborhoodSyncResponse.items:type_name -> iop.wire.v1.SharedProfileItem
+	59, // 77: iop.wire.v1.ProfileStatsResponse.stats:type_name -> iop.wire.v1.ProfileStatsItem
+	72, // 78: iop.wire.v1.GetRelationInboxResponse.cards:type_name -> iop.wire.v1.SignedCardItem
+	19, // 79: iop.wire.v1.HostedIdentity.profile:type_name -> iop.wire.v1.SignedProfile
+	19, // 80: iop.wire.v1.SharedProfile.profile:type_name -> iop.wire.v1.SignedProfile
+	81, // [81:81] is the sub-list for method output_type
+	81, // [81:81] is the sub-list for method input_type
+	81, // [81:81] is the sub-list for extension type_name
+	81, // [81:81] is the sub-list for extension extendee
+	0,  // [0:81] is the sub-list for field type_name
 }
 
 func init() { file_profile_proto_init() }
@@ -6249,6 +6405,7 @@ func file_profile_proto_init() {
 		(*Request_GetRelationInbox)(nil),
 		(*Request_AcceptRelation)(nil),
 		(*Request_RejectRelation)(nil),
+		(*Request_PublishedRelations)(nil),
 	}
 	file_profile_proto_msgTypes[2].OneofWrappers = []any{
 		(*Response_Ping)(nil),
@@ -6283,6 +6440,7 @@ func file_profile_proto_init() {
 		(*Response_GetRelationInbox)(nil),
 		(*Response_AcceptRelation)(nil),
 		(*Response_RejectRelation)(nil),
+		(*Response_PublishedRelations)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -6290,7 +6448,7 @@ func file_profile_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_profile_proto_rawDesc), len(file_profile_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   79,
+			NumMessages:   81,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,174 @@
+package profileserver
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.etcd.io/bbolt"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/iop-go/iop/identity"
+	"github.com/iop-go/iop/internal/can"
+	"github.com/iop-go/iop/internal/wire"
+	"github.com/iop-go/iop/internal/wire/wirepb"
+)
+
+// RelationDirectory publishes hosted identities' public edges in the
+// content address network and reads them back, so an identity's public
+// graph can be read and verified while its server is down. *can.CAN
+// implements it.
+type RelationDirectory interface {
+	PublishRelations(ctx context.Context, claim, claimSig []byte, proofs [][]byte) error
+	ForgetRelations(id identity.ID)
+	RelationPage(ctx context.Context, id identity.ID, page int) ([]byte, error)
+}
+
+// relPublishing tracks the identities whose edges are being published:
+// a change during a publication marks the identity dirty, and it is
+// published once more when the running one ends, so bursts coalesce.
+type relPublishing struct {
+	running map[identity.ID]bool // true: changed again since the run began
+}
+
+// relationsChanged publishes id's public edges in the background.
+func (s *Server) relationsChanged(id identity.ID) {
+	if s.cfg.Relations == nil {
+		return
+	}
+	s.mu.Lock()
+	if s.relPub.running == nil {
+		s.relPub.running = make(map[identity.ID]bool)
+	}
+	if _, ok := s.relPub.running[id]; ok {
+		s.relPub.running[id] = true
+		s.mu.Unlock()
+		return
+	}
+	s.relPub.running[id] = false
+	s.mu.Unlock()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		for {
+			if err := s.publishRelations(id); err != nil {
+				s.log.Debug("publish public edges", "identity", id.Short(), "err", err)
+			}
+			s.mu.Lock()
+			again := s.relPub.running[id]
+			if !again {
+				delete(s.relPub.running, id)
+				s.mu.Unlock()
+				return
+			}
+			s.relPub.running[id] = false
+			s.mu.Unlock()
+		}
+	}()
+}
+
+// publishRelations publishes every stored edge of id (revoked ones too, so
+// revocations reach readers) under its current claim; an identity without
+// a published claim is skipped.
+func (s *Server) publishRelations(id identity.ID) error {
+	s.mu.Lock()
+	h := s.ids[id]
+	if h == nil || !h.active() || len(h.rec.Claim) == 0 {
+		s.mu.Unlock()
+		s.cfg.Relations.ForgetRelations(id)
+		return nil
+	}
+	claim, sig, tag := h.rec.Claim, h.rec.ClaimSignature, hostingTag(h)
+	s.mu.Unlock()
+	var proofs [][]byte
+	err := s.store.db.View(func(tx *bbolt.Tx) error {
+		c := tx.Bucket(bucketRelations).Cursor()
+		for k, v := c.Seek(id[:]); k != nil && bytes.HasPrefix(k, id[:]); k, v = c.Next() {
+			var rel wirepb.StoredRelation
+			if err := proto.Unmarshal(v, &rel); err != nil {
+				return fmt.Errorf("stored relation %x: %w", k, err)
+			}
+			if bytes.Equal(rel.Hosting, tag) {
+				proofs = append(proofs, bytes.Clone(rel.Proof))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	return s.cfg.Relations.PublishRelations(ctx, claim, sig, proofs)
+}
+
+// publishAllRelations republishes the edges of every hosted identity, as a
+// restarted node resumes from its store.
+func (s *Server) publishAllRelations() {
+	if s.cfg.Relations == nil {
+		return
+	}
+	s.mu.Lock()
+	var ids []identity.ID
+	for id, h := range s.ids {
+		if h.active() && len(h.rec.Claim) > 0 {
+			ids = append(ids, id)
+		}
+	}
+	s.mu.Unlock()
+	for _, id := range ids {
+		s.relationsChanged(id)
+	}
+}
+
+// publishedBudget bounds the raw pages of one PublishedRelations answer.
+const publishedBudget = wire.MaxFrame - 8192
+
+// publishedRelations answers the pages of an identity's public edges in
+// the content address network, raw, for the client to verify.
+func (ss *session) publishedRelations(req *wirepb.Request) (*wirepb.Response, error) {
+	s := ss.s
+	r := req.GetPublishedRelations()
+	id, err := identity.IDFromBytes(r.IdentityId)
+	if err != nil {
+		return nil, wire.Invalid("identityNetworkId")
+	}
+	if s.cfg.Relations == nil {
+		return nil, wire.Errorf(wirepb.Status_UNSUPPORTED, "this node does not run the content address network")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	first, err := s.cfg.Relations.RelationPage(ctx, id, 0)
+	if errors.Is(err, can.ErrNotFound) {
+		return nil, wire.Errorf(wirepb.Status_NOT_FOUND, "no public edges of %s in the content address network", id)
+	}
+	if err != nil {
+		return nil, wire.Errorf(wirepb.Status_NOT_AVAILABLE, "edges of %s: %v", id.Short(), err)
+	}
+	p0, err := can.OpenRelationPage(can.RelationKey(id, 0), first, s.cfg.Now())
+	if err != nil {
+		return nil, wire.Errorf(wirepb.Status_NOT_AVAILABLE, "edges of %s: %v", id.Short(), err)
+	}
+	out := &wirepb.PublishedRelationsResponse{TotalPages: uint32(p0.Pages)}
+	if r.FirstPage >= uint32(p0.Pages) {
+		return nil, wire.Invalid("firstPage")
+	}
+	size := 0
+	for page := int(r.FirstPage); page < p0.Pages; page++ {
+		v := first
+		if page > 0 {
+			if v, err = s.cfg.Relations.RelationPage(ctx, id, page); err != nil {
+				// A missing page is left out: the client sees the gap.
+				v = nil
+			}
+		}
+		if size+len(v)+8 > publishedBudget {
+			break
+		}
+		size += len(v) + 8
+		out.Pages = append(out.Pages, v)
+	}
+	return &wirepb.Response{Body: &wirepb.Response_PublishedRelations{PublishedRelations: out}}, nil
+}
