@@ -35,6 +35,7 @@ type AgentConfig struct {
 	KeepAlive  time.Duration // ping interval; default 30 s (servers drop clients idle for 60 s)
 	MinBackoff time.Duration // first reconnect delay; default 500 ms
 	MaxBackoff time.Duration // longest reconnect delay; default 30 s
+	AskTimeout time.Duration // how long a request for private edges waits for the owner; default AskTimeout
 }
 
 // AgentState is what an agent reports about itself.
@@ -97,6 +98,8 @@ type Agent struct {
 	listeners map[string]*Listener // application services accepted
 	accepting int                  // incoming calls being set up
 	local     localConns           // accepted connections for local API clients
+
+	asks asks // requests for private edges waiting for the owner
 }
 
 // NewAgent loads the agent's state from its home directory.
@@ -115,6 +118,9 @@ func NewAgent(cfg AgentConfig) (*Agent, error) {
 	}
 	if cfg.MaxBackoff == 0 {
 		cfg.MaxBackoff = 30 * time.Second
+	}
+	if cfg.AskTimeout == 0 {
+		cfg.AskTimeout = AskTimeout
 	}
 	a := &Agent{cfg: cfg, id: cfg.Key.ID(), log: cfg.Logger, state: StateConnecting, online: make(chan struct{}), ended: make(chan struct{})}
 	a.path = filepath.Join(cfg.Home, "agent", a.id.String()+".json")

@@ -23,16 +23,31 @@ func SocketPath(home string) string { return filepath.Join(home, "agent.sock") }
 // thumbnail in base64 fit easily).
 const maxLocalBody = 256 << 10
 
+// IdentityHeader names the identity a local API request acts for. It may
+// be left out when the agent runs a single identity.
+const IdentityHeader = "Iop-Identity"
+
 // ServeLocal serves the agent's local API on a unix socket under its home
 // directory until ctx ends. Only the owner of the home may connect (0600).
 func (a *Agent) ServeLocal(ctx context.Context) error {
-	path := SocketPath(a.cfg.Home)
+	return ServeLocal(ctx, a.cfg.Home, a)
+}
+
+// ServeLocal serves one local API for several agents of the same home
+// (one identity each, as `iop agent --id a --id b` runs them). Requests
+// choose their identity with IdentityHeader; without it, a home running a
+// single identity answers for that one.
+func ServeLocal(ctx context.Context, home string, agents ...*Agent) error {
+	if len(agents) == 0 {
+		return errors.New("local API: no agent to serve")
+	}
+	path := SocketPath(home)
 	if len(path) >= 108 {
 		return fmt.Errorf("local API socket path %q is too long for a unix socket: use a shorter --home", path)
 	}
 	if c, err := net.Dial("unix", path); err == nil {
 		c.Close()
-		return fmt.Errorf("an agent is already running for home %s (socket %s)", a.cfg.Home, path)
+		return fmt.Errorf("an agent is already running for home %s (socket %s)", home, path)
 	}
 	os.Remove(path)
 	ln, err := net.Listen("unix", path)
@@ -40,11 +55,67 @@ func (a *Agent) ServeLocal(ctx context.Context) error {
 		return fmt.Errorf("local API: %w", err)
 	}
 	os.Chmod(path, 0o600)
+	srv := &http.Server{Handler: localMux(ctx, agents), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+	}()
+	err = srv.Serve(ln)
+	os.Remove(path)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// pickAgent finds the agent a request acts for.
+func pickAgent(agents []*Agent, r *http.Request) (*Agent, error) {
+	want := r.Header.Get(IdentityHeader)
+	if want == "" {
+		if len(agents) == 1 {
+			return agents[0], nil
+		}
+		return nil, fmt.Errorf("this agent runs %d identities: choose one with --as", len(agents))
+	}
+	id, err := identity.ParseID(want)
+	if err != nil {
+		return nil, fmt.Errorf("%s header: %w", IdentityHeader, err)
+	}
+	for _, a := range agents {
+		if a.id == id {
+			return a, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: identity %s is not run by this agent (start it with `iop agent --id %s`)", ErrNoAgent, id.Short(), id.Short())
+}
+
+// localMux routes the local API to the agents.
+func localMux(ctx context.Context, agents []*Agent) *http.ServeMux {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
+	// handle registers a route whose handler acts for one agent.
+	handle := func(pattern string, h func(a *Agent, w http.ResponseWriter, r *http.Request)) {
+		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			a, err := pickAgent(agents, r)
+			if err != nil {
+				writeJSON(w, http.StatusNotFound, apiError{Error: err.Error()})
+				return
+			}
+			h(a, w, r)
+		})
+	}
+	mux.HandleFunc("GET /v1/agents", func(w http.ResponseWriter, r *http.Request) {
+		out := make([]AgentStatus, 0, len(agents))
+		for _, a := range agents {
+			out = append(out, a.Status())
+		}
+		writeJSON(w, http.StatusOK, out)
+	})
+	handle("GET /v1/status", func(a *Agent, w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, a.Status())
 	})
-	mux.HandleFunc("POST /v1/profile", func(w http.ResponseWriter, r *http.Request) {
+	handle("POST /v1/profile", func(a *Agent, w http.ResponseWriter, r *http.Request) {
 		var ch ProfileChange
 		if !readJSON(w, r, &ch) {
 			return
@@ -56,7 +127,7 @@ func (a *Agent) ServeLocal(ctx context.Context) error {
 		}
 		writeJSON(w, http.StatusOK, ViewOf(sp))
 	})
-	mux.HandleFunc("POST /v1/services/add", func(w http.ResponseWriter, r *http.Request) {
+	handle("POST /v1/services/add", func(a *Agent, w http.ResponseWriter, r *http.Request) {
 		var req struct{ Names []string }
 		if !readJSON(w, r, &req) {
 			return
@@ -67,7 +138,7 @@ func (a *Agent) ServeLocal(ctx context.Context) error {
 		}
 		writeJSON(w, http.StatusOK, a.Status())
 	})
-	mux.HandleFunc("POST /v1/services/remove", func(w http.ResponseWriter, r *http.Request) {
+	handle("POST /v1/services/remove", func(a *Agent, w http.ResponseWriter, r *http.Request) {
 		var req struct{ Name string }
 		if !readJSON(w, r, &req) {
 			return
@@ -78,7 +149,7 @@ func (a *Agent) ServeLocal(ctx context.Context) error {
 		}
 		writeJSON(w, http.StatusOK, a.Status())
 	})
-	mux.HandleFunc("POST /v1/cancel", func(w http.ResponseWriter, r *http.Request) {
+	handle("POST /v1/cancel", func(a *Agent, w http.ResponseWriter, r *http.Request) {
 		var req struct{ Redirect string }
 		if !readJSON(w, r, &req) {
 			return
@@ -98,7 +169,7 @@ func (a *Agent) ServeLocal(ctx context.Context) error {
 		}
 		writeJSON(w, http.StatusOK, a.Status())
 	})
-	mux.HandleFunc("GET /v1/listen", func(w http.ResponseWriter, r *http.Request) {
+	handle("GET /v1/listen", func(a *Agent, w http.ResponseWriter, r *http.Request) {
 		// A listen stream ends with the request or with the agent.
 		lctx, cancel := context.WithCancel(r.Context())
 		defer cancel()
@@ -106,20 +177,9 @@ func (a *Agent) ServeLocal(ctx context.Context) error {
 		defer stop()
 		a.serveListen(w, r.WithContext(lctx))
 	})
-	mux.HandleFunc("GET /v1/conn/{id}", a.serveConn)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(sctx)
-	}()
-	err = srv.Serve(ln)
-	os.Remove(path)
-	if errors.Is(err, http.ErrServerClosed) {
-		return nil
-	}
-	return err
+	handle("GET /v1/conn/{id}", (*Agent).serveConn)
+	registerRelationAPI(handle)
+	return mux
 }
 
 type apiError struct {
@@ -159,6 +219,7 @@ func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 // LocalClient talks to a running agent through its local API.
 type LocalClient struct {
 	home string
+	id   identity.ID // the identity requests act for; zero: the agent's only one
 	http *http.Client
 }
 
@@ -176,6 +237,26 @@ func NewLocalClient(home string) *LocalClient {
 	}}}
 }
 
+// As returns a client whose requests act for identity id, for agents that
+// run several identities.
+func (c *LocalClient) As(id identity.ID) *LocalClient {
+	cc := *c
+	cc.id = id
+	return &cc
+}
+
+// newRequest builds a request to the agent, naming the client's identity.
+func (c *LocalClient) newRequest(ctx context.Context, method, path string, body io.Reader) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, method, "http://agent"+path, body)
+	if err != nil {
+		return nil, err
+	}
+	if !c.id.IsZero() {
+		req.Header.Set(IdentityHeader, c.id.String())
+	}
+	return req, nil
+}
+
 func (c *LocalClient) do(ctx context.Context, method, path string, in, out any) error {
 	var body io.Reader
 	if in != nil {
@@ -185,7 +266,7 @@ func (c *LocalClient) do(ctx context.Context, method, path string, in, out any) 
 		}
 		body = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://agent"+path, body)
+	req, err := c.newRequest(ctx, method, path, body)
 	if err != nil {
 		return err
 	}
@@ -212,6 +293,12 @@ func (c *LocalClient) do(ctx context.Context, method, path string, in, out any) 
 func (c *LocalClient) Status(ctx context.Context) (*AgentStatus, error) {
 	var s AgentStatus
 	return &s, c.do(ctx, http.MethodGet, "/v1/status", nil, &s)
+}
+
+// Agents returns the status of every identity the agent runs.
+func (c *LocalClient) Agents(ctx context.Context) ([]AgentStatus, error) {
+	var s []AgentStatus
+	return s, c.do(ctx, http.MethodGet, "/v1/agents", nil, &s)
 }
 
 // SetProfile changes the agent's profile.

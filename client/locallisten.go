@@ -146,7 +146,7 @@ type LocalListener struct {
 
 // Listen asks the running agent to accept calls for service.
 func (c *LocalClient) Listen(ctx context.Context, service string) (*LocalListener, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://agent/v1/listen?service="+url.QueryEscape(service), nil)
+	req, err := c.newRequest(ctx, http.MethodGet, "/v1/listen?service="+url.QueryEscape(service), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -185,7 +185,7 @@ func (c *LocalClient) Open(ctx context.Context, conn string) (net.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w %s", ErrNoAgent, c.home)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://agent/v1/conn/"+url.PathEscape(conn), nil)
+	req, err := c.newRequest(ctx, http.MethodGet, "/v1/conn/"+url.PathEscape(conn), nil)
 	if err != nil {
 		nc.Close()
 		return nil, err

@@ -28,7 +28,7 @@ func serviceCmd(g *globals) *cobra.Command {
 		Short: "Enable application services: other identities may call them while the agent is online",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := client.NewLocalClient(g.home).AddServices(cmd.Context(), args...)
+			s, err := g.local().AddServices(cmd.Context(), args...)
 			if err != nil {
 				return err
 			}
@@ -40,7 +40,7 @@ func serviceCmd(g *globals) *cobra.Command {
 		Short: "Disable an application service",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := client.NewLocalClient(g.home).RemoveService(cmd.Context(), args[0])
+			s, err := g.local().RemoveService(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
@@ -52,7 +52,7 @@ func serviceCmd(g *globals) *cobra.Command {
 		Short: "List the enabled application services",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := client.NewLocalClient(g.home).Status(cmd.Context())
+			s, err := g.local().Status(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -81,7 +81,7 @@ and the path carrying the bytes.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			lc := client.NewLocalClient(g.home)
+			lc := g.local()
 			l, err := lc.Listen(ctx, args[0])
 			if err != nil {
 				return err
@@ -342,7 +342,7 @@ until the caller leaves or it is interrupted (Ctrl-C).`,
 					}
 				}()
 			} else {
-				lc := client.NewLocalClient(g.home)
+				lc := g.local()
 				l, err := lc.Listen(ctx, "chat")
 				if err != nil {
 					return err

@@ -39,6 +39,7 @@ func main() {
 // globals are the flags every command shares.
 type globals struct {
 	home    string
+	as      string // the identity to act as: name, ID or prefix; "" for the home's default
 	json    bool
 	verbose bool
 	stdin   io.Reader
@@ -55,6 +56,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().StringVar(&g.home, "home", defaultHome(), "home directory of keys and agent state (env IOP_HOME)")
+	root.PersistentFlags().StringVar(&g.as, "as", os.Getenv("IOP_AS"), "identity to act as when the home holds several: name, ID or prefix (env IOP_AS; default: the home's default identity)")
 	root.PersistentFlags().BoolVar(&g.json, "json", false, "print machine-readable JSON")
 	root.PersistentFlags().BoolVarP(&g.verbose, "verbose", "v", false, "log more")
 	root.SetArgs(args)
@@ -144,9 +146,12 @@ func (g *globals) resolve(which string) (*identity.Keystore, identity.Entry, err
 	return ks, e, err
 }
 
-// loadKey resolves an identity (name, ID prefix or "" for the default) and
-// decrypts its key.
+// loadKey resolves an identity (name, ID prefix, or "" for the one --as
+// names, else the default) and decrypts its key.
 func (g *globals) loadKey(which string) (*identity.Key, error) {
+	if which == "" {
+		which = g.as
+	}
 	ks, e, err := g.resolve(which)
 	if errors.Is(err, identity.ErrNotFound) && which == "" {
 		return nil, fmt.Errorf("no identity in %s: create one with `iop id new --home %s`", g.home, g.home)
@@ -159,6 +164,18 @@ func (g *globals) loadKey(which string) (*identity.Key, error) {
 		return nil, err
 	}
 	return ks.Load(e.ID, pass)
+}
+
+// local is a client of the home's running agent, acting for the identity
+// --as names; without --as, for the agent's only identity.
+func (g *globals) local() *client.LocalClient {
+	lc := client.NewLocalClient(g.home)
+	if g.as != "" {
+		if _, e, err := g.resolve(g.as); err == nil {
+			lc = lc.As(e.ID)
+		}
+	}
+	return lc
 }
 
 // envServer is the default node address from IOP_SERVER.

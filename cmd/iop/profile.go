@@ -52,7 +52,7 @@ func profileCmd(g *globals) *cobra.Command {
 				}
 			}
 			ch.ClearImage, ch.NoPropagation = clearImage, noProp
-			v, err := client.NewLocalClient(g.home).SetProfile(cmd.Context(), ch)
+			v, err := g.local().SetProfile(cmd.Context(), ch)
 			if err != nil {
 				return err
 			}

@@ -11,12 +11,15 @@ import (
 	"strings"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/spf13/cobra"
 
 	"github.com/iop-go/iop/client"
 	"github.com/iop-go/iop/graph"
 	"github.com/iop-go/iop/identity"
 	"github.com/iop-go/iop/internal/p2p"
+	"github.com/iop-go/iop/internal/profile/search"
 )
 
 // edgeView is an edge as the CLI prints it.
@@ -66,12 +69,8 @@ func (g *globals) printEdges(edges []*graph.EdgeState) error {
 }
 
 // dialHosting connects to the profile server hosting id, found through
-// the node given by --server or IOP_SERVER.
-func dialHosting(ctx context.Context, server string, id identity.ID) (*client.Conn, func(), error) {
-	ai, err := nodeAddr(server)
-	if err != nil {
-		return nil, nil, err
-	}
+// the node ai.
+func dialHosting(ctx context.Context, ai peer.AddrInfo, id identity.ID) (*client.Conn, func(), error) {
 	h, err := p2p.New(p2p.Config{Limits: p2p.ClientLimits()})
 	if err != nil {
 		return nil, nil, err
@@ -112,12 +111,11 @@ func relCmd(g *globals) *cobra.Command {
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), time.Minute)
 			defer cancel()
-			c, done, err := dialHosting(ctx, server, id)
+			ai, err := nodeAddr(server)
 			if err != nil {
 				return err
 			}
-			defer done()
-			edges, err := c.AllRelatedIdentities(ctx, id, opt)
+			edges, err := publicEdges(ctx, ai, id, opt, g.stderr)
 			if err != nil {
 				return err
 			}
@@ -162,7 +160,8 @@ func relCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.AddCommand(get, verify, relProposeCmd(g), relInboxCmd(g), relAcceptCmd(g), relListCmd(g), relRevokeCmd(g))
+	cmd.AddCommand(get, verify, relProposeCmd(g), relInboxCmd(g), relAcceptCmd(g), relListCmd(g), relRevokeCmd(g),
+		relDiscloseCmd(g), relAskCmd(g), relRequestsCmd(g), relDecideCmd(g, true), relDecideCmd(g, false), relPolicyCmd(g), relPathCmd(g))
 	return cmd
 }
 
@@ -175,13 +174,18 @@ type cardView struct {
 	ValidFrom  time.Time         `json:"valid_from"`
 	ValidTo    time.Time         `json:"valid_to"`
 	Properties map[string]string `json:"properties,omitempty"`
+	Visibility string            `json:"visibility"`
 }
 
 func viewCard(sc *graph.SignedCard) cardView {
 	c := sc.Card
 	id := sc.ID()
-	return cardView{ID: hex.EncodeToString(id[:]), Type: c.Type, Issuer: c.IssuerID(), Recipient: c.RecipientID(),
-		ValidFrom: c.ValidFrom.UTC(), ValidTo: c.ValidTo.UTC(), Properties: c.Properties}
+	v := cardView{ID: hex.EncodeToString(id[:]), Type: c.Type, Issuer: c.IssuerID(), Recipient: c.RecipientID(),
+		ValidFrom: c.ValidFrom.UTC(), ValidTo: c.ValidTo.UTC(), Properties: c.Properties, Visibility: "public"}
+	if c.Visibility == graph.VisibilityPrivate {
+		v.Visibility = "private"
+	}
+	return v
 }
 
 // parseDay parses a YYYY-MM-DD date (UTC) for flag name; end selects the
@@ -258,12 +262,9 @@ func relProposeCmd(g *globals) *cobra.Command {
 	var private bool
 	cmd := &cobra.Command{
 		Use:   "propose ID",
-		Short: "Propose a public edge from this identity to ID: the signed card goes to the inbox at ID's hosting server",
+		Short: "Propose an edge from this identity to ID: a public card goes to the inbox at ID's hosting server, a private one (--private) to ID's device",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if private {
-				return errors.New("--private: private edges are not implemented yet")
-			}
 			to, err := identity.ParseID(args[0])
 			if err != nil {
 				return err
@@ -275,6 +276,9 @@ func relProposeCmd(g *globals) *cobra.Command {
 				return errors.New("--valid-until is required (YYYY-MM-DD)")
 			}
 			c := graph.Card{Type: typ, Visibility: graph.VisibilityPublic}
+			if private {
+				c.Visibility = graph.VisibilityPrivate
+			}
 			if c.ValidTo, err = parseDay("valid-until", until, true); err != nil {
 				return err
 			}
@@ -293,7 +297,11 @@ func relProposeCmd(g *globals) *cobra.Command {
 			ctx, cancel := context.WithTimeout(cmd.Context(), time.Minute)
 			defer cancel()
 			// The recipient's public key is in its hosted profile.
-			conn, done, err := dialHosting(ctx, server, to)
+			via, _, err := g.knownNode(server, key)
+			if err != nil {
+				return err
+			}
+			conn, done, err := dialHosting(ctx, via, to)
 			if err != nil {
 				return err
 			}
@@ -310,25 +318,37 @@ func relProposeCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("card: %w", err)
 			}
-			if err := conn.StartConversation(ctx, key); err != nil {
-				return err
+			if private {
+				// Nothing of a private edge goes to a server: the card
+				// travels end to end encrypted to the recipient's device.
+				err = g.withPeers(ctx, server, key, func(h host.Host, via peer.AddrInfo) error {
+					return client.ProposePrivate(ctx, h, key, via, g.home, sc)
+				})
+			} else {
+				err = conn.StartConversation(ctx, key)
+				if err == nil {
+					err = conn.VerifyIdentity(ctx)
+				}
+				if err == nil {
+					err = conn.ProposeRelation(ctx, sc)
+				}
+				if err == nil {
+					err = client.OpenPrivateGraph(g.home, key).RememberIssued(sc)
+				}
 			}
-			if err := conn.VerifyIdentity(ctx); err != nil {
-				return err
-			}
-			if err := conn.ProposeRelation(ctx, sc); err != nil {
+			if err != nil {
 				return err
 			}
 			v := viewCard(sc)
 			return g.print(v, func(w io.Writer) { fmt.Fprintln(w, v.ID) })
 		},
 	}
-	cmd.Flags().StringVar(&server, "server", "", "a node that finds the recipient's server (default IOP_SERVER)")
+	cmd.Flags().StringVar(&server, "server", "", "a node that finds the recipient's server (default IOP_SERVER, else the agent's server)")
 	cmd.Flags().StringVar(&typ, "type", "", "edge type, e.g. work/employs")
 	cmd.Flags().StringVar(&from, "valid-from", "", "first day of validity, YYYY-MM-DD UTC (default now)")
 	cmd.Flags().StringVar(&until, "valid-until", "", "last day of validity, YYYY-MM-DD UTC")
 	cmd.Flags().StringVar(&props, "props", "", "properties, k=v pairs separated by commas")
-	cmd.Flags().BoolVar(&private, "private", false, "a private edge (not implemented yet)")
+	cmd.Flags().BoolVar(&private, "private", false, "a private edge: kept only on this device, proposed to the recipient's device (its agent must run)")
 	return cmd
 }
 
@@ -336,10 +356,14 @@ func relInboxCmd(g *globals) *cobra.Command {
 	var server string
 	cmd := &cobra.Command{
 		Use:   "inbox",
-		Short: "The edges proposed to this identity, waiting at its hosting server",
+		Short: "The edges proposed to this identity: public ones waiting at its hosting server, private ones on this device",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			key, err := g.loadKey("")
+			if err != nil {
+				return err
+			}
+			cards, err := client.OpenPrivateGraph(g.home, key).Incoming()
 			if err != nil {
 				return err
 			}
@@ -350,12 +374,12 @@ func relInboxCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer done()
-			cards, err := c.RelationInbox(ctx)
+			public, err := c.RelationInbox(ctx)
 			if err != nil {
 				return err
 			}
 			out := []cardView{}
-			for _, sc := range cards {
+			for _, sc := range append(public, cards...) {
 				out = append(out, viewCard(sc))
 			}
 			return g.print(out, func(w io.Writer) {
@@ -363,7 +387,7 @@ func relInboxCmd(g *globals) *cobra.Command {
 					fmt.Fprintln(w, "no proposals")
 				}
 				for _, v := range out {
-					fmt.Fprintf(w, "%s  %-20s from %s  %s to %s", v.ID, v.Type, v.Issuer, v.ValidFrom.Format("2006-01-02"), v.ValidTo.Format("2006-01-02"))
+					fmt.Fprintf(w, "%s  %-20s %-7s from %s  %s to %s", v.ID, v.Type, v.Visibility, v.Issuer, v.ValidFrom.Format("2006-01-02"), v.ValidTo.Format("2006-01-02"))
 					keys := make([]string, 0, len(v.Properties))
 					for k := range v.Properties {
 						keys = append(keys, k)
@@ -385,11 +409,10 @@ func relAcceptCmd(g *globals) *cobra.Command {
 	var server, app string
 	cmd := &cobra.Command{
 		Use:   "accept CARD",
-		Short: "Accept a proposed edge (card ID or a unique prefix): sign the acceptance and store the public edge",
+		Short: "Accept a proposed edge (card ID or a unique prefix): sign the acceptance; a public edge is stored at this identity's server, a private one on the issuer's device",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			prefix := strings.ToLower(args[0])
-			if prefix == "" {
+			if args[0] == "" {
 				return errors.New("card: an ID or ID prefix is required")
 			}
 			key, err := g.loadKey("")
@@ -398,43 +421,54 @@ func relAcceptCmd(g *globals) *cobra.Command {
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), time.Minute)
 			defer cancel()
-			c, done, err := g.ownServer(ctx, server, key)
+			private, err := client.OpenPrivateGraph(g.home, key).Incoming()
 			if err != nil {
 				return err
 			}
-			defer done()
-			cards, err := c.RelationInbox(ctx)
+			sc, err := matchCard(private, args[0])
 			if err != nil {
 				return err
 			}
-			var match []*graph.SignedCard
-			for _, sc := range cards {
-				if strings.HasPrefix(sc.ID().String(), prefix) {
-					match = append(match, sc)
+			appID := func(sc *graph.SignedCard) []byte {
+				if app != "" {
+					return []byte(app)
 				}
+				return []byte(sc.ID().String()[:16])
 			}
-			switch len(match) {
-			case 0:
-				return fmt.Errorf("card %s: no pending proposal matches (see `iop rel inbox`)", args[0])
-			case 1:
-			default:
-				return fmt.Errorf("card %s: %d pending proposals match; give more of the ID", args[0], len(match))
+			if sc != nil {
+				err = g.withPeers(ctx, server, key, func(h host.Host, via peer.AddrInfo) error {
+					_, err := client.AcceptPrivate(ctx, h, key, via, g.home, sc, appID(sc))
+					return err
+				})
+			} else {
+				var c *client.Conn
+				var done func()
+				if c, done, err = g.ownServer(ctx, server, key); err != nil {
+					return err
+				}
+				defer done()
+				cards, ierr := c.RelationInbox(ctx)
+				if ierr != nil {
+					return ierr
+				}
+				if sc, err = matchCard(cards, args[0]); err != nil {
+					return err
+				}
+				if sc == nil {
+					return fmt.Errorf("card %s: no pending proposal matches (see `iop rel inbox`)", args[0])
+				}
+				acc, aerr := graph.Accept(key, sc, appID(sc))
+				if aerr != nil {
+					return fmt.Errorf("--app: %w", aerr)
+				}
+				err = c.AcceptRelation(ctx, sc, acc)
 			}
-			sc := match[0]
-			appID := app
-			if appID == "" {
-				appID = sc.ID().String()[:16]
-			}
-			acc, err := graph.Accept(key, sc, []byte(appID))
 			if err != nil {
-				return fmt.Errorf("--app: %w", err)
-			}
-			if err := c.AcceptRelation(ctx, sc, acc); err != nil {
 				return err
 			}
 			v := viewCard(sc)
 			return g.print(v, func(w io.Writer) {
-				fmt.Fprintf(w, "accepted %s: %s from %s, application ID %s\n", v.ID, v.Type, v.Issuer, appID)
+				fmt.Fprintf(w, "accepted %s: %s %s edge from %s, application ID %s\n", v.ID, v.Visibility, v.Type, v.Issuer, appID(sc))
 			})
 		},
 	}
@@ -444,33 +478,88 @@ func relAcceptCmd(g *globals) *cobra.Command {
 }
 
 func relListCmd(g *globals) *cobra.Command {
-	var server string
-	var invalid bool
+	var server, typ string
+	var invalid, disclosed bool
 	cmd := &cobra.Command{
 		Use:   "list",
-		Short: "The public edges whose recipient is this identity, stored at its hosting server (edges it issued are not listed)",
+		Short: "This identity's edges: public ones it received (at its server) and issued (at the recipients' servers), private ones on this device",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			wild, err := search.ParseWildcard(typ)
+			if err != nil {
+				return fmt.Errorf("--type: %w", err)
+			}
 			key, err := g.loadKey("")
+			if err != nil {
+				return err
+			}
+			me := key.ID()
+			pg := client.OpenPrivateGraph(g.home, key)
+			now := time.Now()
+			edges, err := pg.Edges(now)
+			if err != nil {
+				return err
+			}
+			if disclosed {
+				more, err := pg.Disclosed(now)
+				if err != nil {
+					return err
+				}
+				edges = append(edges, more...)
+			}
+			issued, err := pg.Issued()
 			if err != nil {
 				return err
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), time.Minute)
 			defer cancel()
-			c, done, err := g.ownServer(ctx, server, key)
-			if err != nil {
+			opt := client.RelationOptions{IncludeInvalid: true, Type: typ}
+			// The public edges it received are at its hosting server; an
+			// identity hosted nowhere has none.
+			if c, done, err := g.ownServer(ctx, server, key); err != nil {
+				fmt.Fprintf(g.stderr, "edges received: %v\n", err)
+			} else {
+				received, err := c.AllRelatedIdentities(ctx, me, opt)
+				done()
+				if err != nil {
+					return err
+				}
+				edges = append(edges, received...)
+			}
+			// The public edges it issued are stored at each recipient's server.
+			recipients := map[identity.ID]bool{}
+			for _, sc := range issued {
+				if wild.Match(sc.Card.Type) {
+					recipients[sc.Card.RecipientID()] = true
+				}
+			}
+			via, _, err := g.knownNode(server, key)
+			if err != nil && len(recipients) > 0 {
 				return err
 			}
-			defer done()
-			edges, err := c.AllRelatedIdentities(ctx, key.ID(), client.RelationOptions{IncludeInvalid: invalid})
-			if err != nil {
-				return err
+			opt.Issuer = &me
+			for r := range recipients {
+				out, err := publicEdges(ctx, via, r, opt, g.stderr)
+				if err != nil {
+					fmt.Fprintf(g.stderr, "edges issued to %s: %v\n", r.Short(), err)
+					continue
+				}
+				edges = append(edges, out...)
 			}
-			return g.printEdges(edges)
+			kept := edges[:0]
+			for _, st := range edges {
+				if wild.Match(st.Edge.Card.Card.Type) && (invalid || st.Status == graph.EdgeValid) {
+					kept = append(kept, st)
+				}
+			}
+			sortEdges(kept)
+			return g.printEdges(kept)
 		},
 	}
 	cmd.Flags().StringVar(&server, "server", "", "a node that finds this identity's server (default: the agent's server)")
+	cmd.Flags().StringVar(&typ, "type", "", "edge type wildcard, e.g. 'work/*'")
 	cmd.Flags().BoolVar(&invalid, "include-invalid", false, "include revoked, expired and not yet valid edges")
+	cmd.Flags().BoolVar(&disclosed, "disclosed", false, "include the edges other identities disclosed to this one")
 	return cmd
 }
 
@@ -479,21 +568,64 @@ func relListCmd(g *globals) *cobra.Command {
 func relRevokeCmd(g *globals) *cobra.Command {
 	var server, which string
 	cmd := &cobra.Command{
-		Use:   "revoke RECIPIENT_ID CARD_ID",
+		Use:   "revoke [RECIPIENT_ID] CARD_ID",
 		Short: "Revoke an edge, as the issuer or the recipient where the edge type's rules allow it",
-		Args:  cobra.ExactArgs(2),
+		Long: `Revoke an edge with a signed revocation record. A private edge of this
+identity is revoked on this device. A public edge goes to its recipient's
+hosting server: give the recipient, or let the command find it among the
+public cards this identity issued and the edges it received.`,
+		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			recipient, err := identity.ParseID(args[0])
-			if err != nil {
-				return fmt.Errorf("recipient: %w", err)
-			}
+			cardArg := strings.ToLower(args[len(args)-1])
 			key, err := g.loadKey(which)
 			if err != nil {
 				return err
 			}
+			pg := client.OpenPrivateGraph(g.home, key)
+			var recipient identity.ID
+			if len(args) == 2 {
+				if recipient, err = identity.ParseID(args[0]); err != nil {
+					return fmt.Errorf("recipient: %w", err)
+				}
+			} else {
+				private, err := pg.Edges(time.Now())
+				if err != nil {
+					return err
+				}
+				st, err := matchEdge(private, cardArg)
+				if err != nil {
+					return err
+				}
+				if st != nil {
+					if err := pg.Revoke(key, st.Edge.ID()); err != nil {
+						return err
+					}
+					v := viewEdge(st)
+					return g.print(struct {
+						Card string `json:"card"`
+					}{v.ID}, func(w io.Writer) { fmt.Fprintf(w, "private edge %s revoked\n", v.ID) })
+				}
+				issued, err := pg.Issued()
+				if err != nil {
+					return err
+				}
+				sc, err := matchCard(issued, cardArg)
+				if err != nil {
+					return err
+				}
+				if sc == nil {
+					recipient = key.ID() // an edge it received
+				} else {
+					recipient, cardArg = sc.Card.RecipientID(), sc.ID().String()
+				}
+			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), time.Minute)
 			defer cancel()
-			c, done, err := dialHosting(ctx, server, recipient)
+			ai, _, err := g.knownNode(server, key)
+			if err != nil {
+				return err
+			}
+			c, done, err := dialHosting(ctx, ai, recipient)
 			if err != nil {
 				return err
 			}
@@ -503,17 +635,15 @@ func relRevokeCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var st *graph.EdgeState
-			for _, e := range edges {
-				if id := e.Edge.ID(); hex.EncodeToString(id[:]) == strings.ToLower(args[1]) {
-					st = e
-				}
+			st, err := matchEdge(edges, cardArg)
+			if err != nil {
+				return err
 			}
 			if st == nil {
-				return fmt.Errorf("no edge with card ID %s is stored for %s", args[1], recipient.Short())
+				return fmt.Errorf("no edge with card ID %s is stored for %s", cardArg, recipient.Short())
 			}
 			if st.Revoked {
-				return fmt.Errorf("edge %s is already revoked", args[1])
+				return fmt.Errorf("edge %s is already revoked", cardArg)
 			}
 			rec, err := graph.SignRevocation(key, st.Edge.Card, st.Sequence+1, time.Time{})
 			if err != nil {
@@ -523,14 +653,15 @@ func relRevokeCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			id := st.Edge.ID().String()
 			out := struct {
 				Card    string `json:"card"`
 				Revoked int    `json:"revoked_copies"`
-			}{args[1], n}
-			return g.print(out, func(w io.Writer) { fmt.Fprintf(w, "edge %s revoked\n", args[1]) })
+			}{id, n}
+			return g.print(out, func(w io.Writer) { fmt.Fprintf(w, "edge %s revoked\n", id) })
 		},
 	}
-	cmd.Flags().StringVar(&server, "server", "", "a node that finds the recipient's server (default IOP_SERVER)")
-	cmd.Flags().StringVar(&which, "id", "", "identity that revokes (default: the home's default)")
+	cmd.Flags().StringVar(&server, "server", "", "a node that finds the recipient's server (default IOP_SERVER, else the agent's server)")
+	cmd.Flags().StringVar(&which, "id", "", "identity that revokes (default: --as, else the home's default)")
 	return cmd
 }

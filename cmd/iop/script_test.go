@@ -10,6 +10,7 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -72,46 +73,59 @@ func TestScripts(t *testing.T) {
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"waitagent":   waitAgent,
-			"jsonget":     jsonGet,
-			"mkpng":       mkPNG,
-			"waitservice": waitService,
-			"waitchain":   waitChain,
-			"addedge":     addEdge,
+			"waitagent":    waitAgent,
+			"jsonget":      jsonGet,
+			"mkpng":        mkPNG,
+			"waitservice":  waitService,
+			"waitrequests": waitRequests,
+			"waitchain":    waitChain,
+			"addedge":      addEdge,
 		},
 	})
 }
 
-// waitAgent HOME STATE waits until the agent of HOME reports STATE.
-func waitAgent(ts *testscript.TestScript, neg bool, args []string) {
-	if len(args) != 2 {
-		ts.Fatalf("usage: waitagent HOME STATE")
+// pollAgent polls the agent of home (for identity id, when not empty)
+// until check reports done, failing after 30 s with what check last said.
+func pollAgent(ts *testscript.TestScript, home, id, what string, check func(ctx context.Context, lc *client.LocalClient) (bool, string)) {
+	lc := client.NewLocalClient(ts.MkAbs(home))
+	if id != "" {
+		iid, err := identity.ParseID(id)
+		if err != nil {
+			ts.Fatalf("identity: %v", err)
+		}
+		lc = lc.As(iid)
 	}
-	lc := client.NewLocalClient(ts.MkAbs(args[0]))
 	deadline := time.After(30 * time.Second)
-	tick := time.NewTicker(50 * time.Millisecond) // polling another process's socket
+	tick := time.NewTicker(20 * time.Millisecond) // polling another process's socket
 	defer tick.Stop()
-	var last string
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		st, err := lc.Status(ctx)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		done, last := check(ctx, lc)
 		cancel()
-		if err == nil {
-			last = string(st.State)
-			if last == args[1] {
-				return
-			}
-		} else {
-			last = err.Error()
+		if done {
+			return
 		}
 		select {
 		case <-tick.C:
-			continue
 		case <-deadline:
+			ts.Fatalf("agent of %s: %s: not within 30 s (last: %s)", home, what, last)
 		}
-		break
 	}
-	ts.Fatalf("agent of %s did not reach state %s within 30 s (last: %s)", args[0], args[1], last)
+}
+
+// waitAgent HOME STATE [ID] waits until the agent of HOME reports STATE
+// (for identity ID, when it runs several).
+func waitAgent(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 && len(args) != 3 {
+		ts.Fatalf("usage: waitagent HOME STATE [ID]")
+	}
+	pollAgent(ts, args[0], strings.Join(args[2:], ""), "state "+args[1], func(ctx context.Context, lc *client.LocalClient) (bool, string) {
+		st, err := lc.Status(ctx)
+		if err != nil {
+			return false, err.Error()
+		}
+		return string(st.State) == args[1], string(st.State)
+	})
 }
 
 // jsonGet FILE PATH VAR sets VAR to the value at a dotted PATH of a JSON file
@@ -174,32 +188,38 @@ func fastDevnet() *chaincfg.Params {
 	return p
 }
 
-// waitService waits until the agent of HOME has service NAME enabled.
+// waitService HOME NAME [ID] waits until the agent of HOME has service
+// NAME enabled.
 func waitService(ts *testscript.TestScript, neg bool, args []string) {
-	if len(args) != 2 {
-		ts.Fatalf("usage: waitservice HOME NAME")
+	if len(args) != 2 && len(args) != 3 {
+		ts.Fatalf("usage: waitservice HOME NAME [ID]")
 	}
-	lc := client.NewLocalClient(ts.MkAbs(args[0]))
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	deadline := time.After(30 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		s, err := lc.Status(ctx)
-		cancel()
-		if err == nil {
-			for _, n := range s.Services {
-				if n == args[1] {
-					return
-				}
-			}
+	pollAgent(ts, args[0], strings.Join(args[2:], ""), "service "+args[1], func(ctx context.Context, lc *client.LocalClient) (bool, string) {
+		st, err := lc.Status(ctx)
+		if err != nil {
+			return false, err.Error()
 		}
-		select {
-		case <-tick.C:
-		case <-deadline:
-			ts.Fatalf("agent of %s did not enable service %s within 30 s", args[0], args[1])
-		}
+		return slices.Contains(st.Services, args[1]), strings.Join(st.Services, ",")
+	})
+}
+
+// waitRequests HOME ID N waits until N requests for private edges wait for
+// the owner of identity ID.
+func waitRequests(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 3 {
+		ts.Fatalf("usage: waitrequests HOME ID N")
 	}
+	n, err := strconv.Atoi(args[2])
+	if err != nil {
+		ts.Fatalf("N: %v", err)
+	}
+	pollAgent(ts, args[0], args[1], args[2]+" pending requests", func(ctx context.Context, lc *client.LocalClient) (bool, string) {
+		reqs, err := lc.RelationRequests(ctx)
+		if err != nil {
+			return false, err.Error()
+		}
+		return len(reqs) == n, strconv.Itoa(len(reqs))
+	})
 }
 
 // waitChain waits until the node at $SERVER has a chain of at least HEIGHT.

@@ -1,0 +1,417 @@
+package client
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/iop-go/iop/graph"
+	"github.com/iop-go/iop/identity"
+	"github.com/iop-go/iop/internal/profile/search"
+	"github.com/iop-go/iop/internal/vault"
+)
+
+// Private edges live only on the device of their issuer (the predecessor
+// node's owner): in the identity's vault in the agent's home, encrypted at
+// rest with a key derived from the identity's private key, and never sent
+// to a server. They are proposed, accepted, asked for and disclosed over a
+// device-to-device connection to the other party's agent, on the
+// application service RelationService, so servers and relays only ever
+// carry ciphertext.
+//
+// Vault buckets of an identity:
+//
+//	edges      card ID -> proof   private edges it issued
+//	issued     card ID -> card    public cards it proposed (to list them later)
+//	out        card ID -> card    private proposals waiting for the recipient
+//	in         card ID -> card    private proposals made to it, waiting for its answer
+//	disclosed  card ID -> proof   edges other identities disclosed to it
+//	policy     rule -> ""         who may read which of its private edges
+const (
+	bucketEdges     = "edges"
+	bucketIssued    = "issued"
+	bucketOut       = "out"
+	bucketIn        = "in"
+	bucketDisclosed = "disclosed"
+	bucketPolicy    = "policy"
+)
+
+// RelationService is the application service agents answer private-graph
+// requests on.
+const RelationService = "iop-rel"
+
+// Limits of the private graph.
+const (
+	maxPrivateInbox = 100     // private proposals waiting for one identity
+	maxDisclosed    = 10000   // disclosed edges one identity keeps
+	maxPrivateEdges = 10000   // private edges one identity issues
+	maxRelFrame     = 4 << 20 // bytes of one request or answer on RelationService
+	maxAskTypes     = 16
+	maxDisclose     = 256 // proofs in one disclosure
+)
+
+// PrivateGraph is one identity's private graph store.
+type PrivateGraph struct {
+	key  *identity.Key
+	path string
+}
+
+// OpenPrivateGraph returns the private graph store of key's identity in
+// home. The vault file is opened for each operation, so the agent and CLI
+// commands of the same home may use it at once.
+func OpenPrivateGraph(home string, key *identity.Key) *PrivateGraph {
+	return &PrivateGraph{key: key, path: filepath.Join(home, "agent", key.ID().String()+".vault")}
+}
+
+// vaultWait is how long an operation waits for another process (the agent,
+// or another command of the same home) to finish with the vault.
+const vaultWait = 10 * time.Second
+
+// with runs fn on the opened vault. A vault in use by another process is
+// waited for, briefly: every use holds it for one operation only.
+func (p *PrivateGraph) with(fn func(v *vault.Vault) error) error {
+	if err := os.MkdirAll(filepath.Dir(p.path), 0o700); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(vaultWait)
+	for pause := time.Millisecond; ; pause = min(2*pause, 50*time.Millisecond) {
+		v, err := vault.Open(p.path, p.key.Seed())
+		if errors.Is(err, vault.ErrInUse) && time.Now().Before(deadline) {
+			time.Sleep(pause)
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		defer v.Close()
+		return fn(v)
+	}
+}
+
+// storedCard is a signed card as the vault keeps it.
+type storedCard struct {
+	Raw       []byte    `json:"raw"`
+	Signature []byte    `json:"sig"`
+	Peer      string    `json:"peer,omitempty"` // the other party, for display
+	At        time.Time `json:"at"`
+}
+
+func encodeCard(sc *graph.SignedCard) []byte {
+	b, _ := json.Marshal(storedCard{Raw: sc.Raw, Signature: sc.Signature, At: time.Now().UTC()})
+	return b
+}
+
+func decodeCard(b []byte) (*graph.SignedCard, error) {
+	var s storedCard
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, err
+	}
+	return graph.OpenCard(s.Raw, s.Signature, nil)
+}
+
+// cards returns the verified cards of a bucket, skipping (and reporting)
+// entries that no longer open.
+func (p *PrivateGraph) cards(bucket string) ([]*graph.SignedCard, error) {
+	var out []*graph.SignedCard
+	err := p.with(func(v *vault.Vault) error {
+		all, err := v.List(bucket)
+		if err != nil {
+			return err
+		}
+		for k, val := range all {
+			sc, err := decodeCard(val)
+			if err != nil {
+				return fmt.Errorf("vault %s: %s/%s: %w", p.path, bucket, k, err)
+			}
+			out = append(out, sc)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// proofs returns the edges of a bucket, verified at now.
+func (p *PrivateGraph) proofs(bucket string, now time.Time) ([]*graph.EdgeState, error) {
+	var out []*graph.EdgeState
+	err := p.with(func(v *vault.Vault) error {
+		all, err := v.List(bucket)
+		if err != nil {
+			return err
+		}
+		for k, val := range all {
+			st, err := graph.OpenProof(val, now)
+			if err != nil {
+				return fmt.Errorf("vault %s: %s/%s: %w", p.path, bucket, k, err)
+			}
+			out = append(out, st)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// putLimited stores key in bucket unless the bucket already holds limit
+// other entries.
+func putLimited(v *vault.Vault, bucket, key string, value []byte, limit int, what string) error {
+	if _, ok, err := v.Get(bucket, key); err != nil {
+		return err
+	} else if !ok {
+		all, err := v.List(bucket)
+		if err != nil {
+			return err
+		}
+		if len(all) >= limit {
+			return fmt.Errorf("%s: %d already, the limit", what, limit)
+		}
+	}
+	return v.Put(bucket, key, value)
+}
+
+// Edges returns the private edges the identity issued, verified at now.
+func (p *PrivateGraph) Edges(now time.Time) ([]*graph.EdgeState, error) {
+	return p.proofs(bucketEdges, now)
+}
+
+// Disclosed returns the edges others disclosed to the identity, verified
+// at now.
+func (p *PrivateGraph) Disclosed(now time.Time) ([]*graph.EdgeState, error) {
+	return p.proofs(bucketDisclosed, now)
+}
+
+// Issued returns the public cards the identity proposed.
+func (p *PrivateGraph) Issued() ([]*graph.SignedCard, error) { return p.cards(bucketIssued) }
+
+// Outgoing returns the private proposals waiting for their recipients.
+func (p *PrivateGraph) Outgoing() ([]*graph.SignedCard, error) { return p.cards(bucketOut) }
+
+// Incoming returns the private proposals waiting for the identity's answer.
+func (p *PrivateGraph) Incoming() ([]*graph.SignedCard, error) { return p.cards(bucketIn) }
+
+// RememberIssued records a public card the identity proposed.
+func (p *PrivateGraph) RememberIssued(sc *graph.SignedCard) error {
+	return p.with(func(v *vault.Vault) error {
+		return putLimited(v, bucketIssued, sc.ID().String(), encodeCard(sc), maxPrivateEdges, "public cards remembered")
+	})
+}
+
+// DropIncoming forgets a private proposal made to the identity.
+func (p *PrivateGraph) DropIncoming(id graph.CardID) error {
+	return p.with(func(v *vault.Vault) error { return v.Delete(bucketIn, id.String()) })
+}
+
+// EdgeProof returns the encoded proof of a private edge the identity
+// issued, by card ID.
+func (p *PrivateGraph) EdgeProof(id graph.CardID) ([]byte, error) {
+	var out []byte
+	err := p.with(func(v *vault.Vault) error {
+		b, ok, err := v.Get(bucketEdges, id.String())
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("no private edge %s in this identity's store (see `iop rel list`)", id)
+		}
+		out = b
+		return nil
+	})
+	return out, err
+}
+
+// Revoke signs key's revocation of the identity's private edge id (the
+// type's rules must let the issuer revoke) and keeps the revoked state: a
+// later disclosure shows the revocation.
+func (p *PrivateGraph) Revoke(key *identity.Key, id graph.CardID) error {
+	return p.with(func(v *vault.Vault) error {
+		b, ok, err := v.Get(bucketEdges, id.String())
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("no private edge %s in this identity's store", id)
+		}
+		st, err := graph.OpenProof(b, time.Now())
+		if err != nil {
+			return err
+		}
+		if st.Revoked {
+			return fmt.Errorf("edge %s is already revoked", id)
+		}
+		rec, err := graph.SignRevocation(key, st.Edge.Card, st.Sequence+1, time.Time{})
+		if err != nil {
+			return err
+		}
+		if err := st.Apply(rec); err != nil {
+			return err
+		}
+		nb, err := graph.EncodeProof(st.Proof())
+		if err != nil {
+			return err
+		}
+		return v.Put(bucketEdges, id.String(), nb)
+	})
+}
+
+// addDisclosed stores disclosed proofs (already verified).
+func (p *PrivateGraph) addDisclosed(states []*graph.EdgeState) error {
+	return p.with(func(v *vault.Vault) error {
+		for _, st := range states {
+			b, err := graph.EncodeProof(st.Proof())
+			if err != nil {
+				return err
+			}
+			if err := putLimited(v, bucketDisclosed, st.Edge.ID().String(), b, maxDisclosed, "disclosed edges kept"); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// PolicyRule lets a requester (or anyone, Requester "*") read the private
+// edges of types matching Type (a wildcard such as "work/*"; "" or "*" for
+// all) without asking the owner.
+type PolicyRule struct {
+	Requester string `json:"requester"`
+	Type      string `json:"type"`
+}
+
+func (r PolicyRule) key() string { return r.Requester + " " + r.Type }
+
+// Validate checks a rule.
+func (r PolicyRule) Validate() error {
+	if r.Requester != "*" {
+		if _, err := identity.ParseID(r.Requester); err != nil {
+			return fmt.Errorf("requester: want an identity ID or *: %w", err)
+		}
+	}
+	if _, err := search.ParseWildcard(r.Type); err != nil {
+		return fmt.Errorf("type: %w", err)
+	}
+	return nil
+}
+
+// Allow adds a rule to the identity's disclosure allow-list.
+func (p *PrivateGraph) Allow(r PolicyRule) error {
+	if err := r.Validate(); err != nil {
+		return err
+	}
+	b, _ := json.Marshal(r)
+	return p.with(func(v *vault.Vault) error { return putLimited(v, bucketPolicy, r.key(), b, 1000, "policy rules") })
+}
+
+// Disallow removes a rule from the allow-list.
+func (p *PrivateGraph) Disallow(r PolicyRule) error {
+	return p.with(func(v *vault.Vault) error {
+		if _, ok, err := v.Get(bucketPolicy, r.key()); err != nil {
+			return err
+		} else if !ok {
+			return fmt.Errorf("no rule lets %s read %q", r.Requester, r.Type)
+		}
+		return v.Delete(bucketPolicy, r.key())
+	})
+}
+
+// Policy returns the allow-list.
+func (p *PrivateGraph) Policy() ([]PolicyRule, error) {
+	var out []PolicyRule
+	err := p.with(func(v *vault.Vault) error {
+		all, err := v.List(bucketPolicy)
+		if err != nil {
+			return err
+		}
+		for k, val := range all {
+			var r PolicyRule
+			if err := json.Unmarshal(val, &r); err != nil {
+				return fmt.Errorf("vault %s: policy rule %q: %w", p.path, k, err)
+			}
+			out = append(out, r)
+		}
+		return nil
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].key() < out[j].key() })
+	return out, err
+}
+
+// allowed reports whether the allow-list lets requester read edges of type t.
+func allowed(rules []PolicyRule, requester identity.ID, t string) bool {
+	for _, r := range rules {
+		if r.Requester != "*" && r.Requester != requester.String() {
+			continue
+		}
+		w, err := search.ParseWildcard(r.Type)
+		if err == nil && w.Match(t) {
+			return true
+		}
+	}
+	return false
+}
+
+// relRequest is a request on RelationService.
+type relRequest struct {
+	Op         string   `json:"op"` // propose, accept, ask, disclose
+	Card       []byte   `json:"card,omitempty"`
+	CardSig    []byte   `json:"card_sig,omitempty"`
+	Acceptance []byte   `json:"acceptance,omitempty"`
+	AccSig     []byte   `json:"acceptance_sig,omitempty"`
+	Types      []string `json:"types,omitempty"`
+	Proofs     [][]byte `json:"proofs,omitempty"`
+}
+
+// relResponse answers a relRequest.
+type relResponse struct {
+	Status string   `json:"status"` // ok, pending, granted, refused
+	Error  string   `json:"error,omitempty"`
+	Proofs [][]byte `json:"proofs,omitempty"`
+}
+
+// Answers on RelationService.
+const (
+	relOK      = "ok"
+	relPending = "pending"
+	relGranted = "granted"
+	relRefused = "refused"
+)
+
+// ErrRefused reports a private-graph request the other party refused.
+var ErrRefused = errors.New("refused")
+
+func writeFrame(w io.Writer, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	if len(b) > maxRelFrame {
+		return fmt.Errorf("message of %d bytes, limit %d", len(b), maxRelFrame)
+	}
+	var hdr [4]byte
+	binary.BigEndian.PutUint32(hdr[:], uint32(len(b)))
+	if _, err := w.Write(append(hdr[:], b...)); err != nil {
+		return err
+	}
+	return nil
+}
+
+func readFrame(r io.Reader, v any) error {
+	var hdr [4]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return err
+	}
+	n := binary.BigEndian.Uint32(hdr[:])
+	if n > maxRelFrame {
+		return fmt.Errorf("message of %d bytes, limit %d", n, maxRelFrame)
+	}
+	b := make([]byte, n)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	return dec.Decode(v)
+}

@@ -1,0 +1,489 @@
+package client
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/iop-go/iop/graph"
+	"github.com/iop-go/iop/identity"
+	"github.com/iop-go/iop/internal/profile/search"
+	"github.com/iop-go/iop/internal/vault"
+)
+
+// Timing and limits of private-graph requests an agent answers.
+const (
+	// AskTimeout is how long a request for private edges waits for the
+	// owner's decision when the allow-list does not cover it.
+	AskTimeout        = 60 * time.Second
+	maxRelConns       = 8 // private-graph requests served at once
+	maxPendingAsks    = 32
+	maxAsksPerRequest = 4 // pending asks of one requester
+)
+
+// AskRequest is a request for private edges waiting for the owner.
+type AskRequest struct {
+	ID        string      `json:"id"`
+	Requester identity.ID `json:"requester"`
+	Types     []string    `json:"types"` // wildcards; empty means every type
+	Edges     int         `json:"edges"` // matching edges the allow-list does not cover
+	At        time.Time   `json:"at"`
+
+	decide chan askDecision
+}
+
+type askDecision struct {
+	grant, remember bool
+}
+
+// asks holds an agent's pending AskRequests.
+type asks struct {
+	mu      sync.Mutex // guards pending
+	pending map[string]*AskRequest
+}
+
+func (q *asks) add(r *AskRequest) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.pending) >= maxPendingAsks {
+		return fmt.Errorf("the owner has %d requests waiting already", maxPendingAsks)
+	}
+	n := 0
+	for _, p := range q.pending {
+		if p.Requester == r.Requester {
+			n++
+		}
+	}
+	if n >= maxAsksPerRequest {
+		return fmt.Errorf("%d of your requests are waiting for the owner already", n)
+	}
+	if q.pending == nil {
+		q.pending = make(map[string]*AskRequest)
+	}
+	var b [8]byte
+	rand.Read(b[:])
+	r.ID = hex.EncodeToString(b[:])
+	r.decide = make(chan askDecision, 1)
+	q.pending[r.ID] = r
+	return nil
+}
+
+func (q *asks) remove(id string) {
+	q.mu.Lock()
+	delete(q.pending, id)
+	q.mu.Unlock()
+}
+
+// Pending returns the requests for private edges waiting for the owner.
+func (a *Agent) Pending() []AskRequest {
+	a.asks.mu.Lock()
+	defer a.asks.mu.Unlock()
+	out := make([]AskRequest, 0, len(a.asks.pending))
+	for _, r := range a.asks.pending {
+		out = append(out, *r)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].At.Before(out[j].At) })
+	return out
+}
+
+// Decide answers a pending request: grant or refuse; remember adds the
+// requester and its types to the allow-list.
+func (a *Agent) Decide(id string, grant, remember bool) error {
+	a.asks.mu.Lock()
+	r := a.asks.pending[id]
+	delete(a.asks.pending, id)
+	a.asks.mu.Unlock()
+	if r == nil {
+		return fmt.Errorf("no pending request %q (answered already, or the requester gave up)", id)
+	}
+	if grant && remember {
+		types := r.Types
+		if len(types) == 0 {
+			types = []string{"*"}
+		}
+		for _, t := range types {
+			if err := a.PrivateGraph().Allow(PolicyRule{Requester: r.Requester.String(), Type: t}); err != nil {
+				return err
+			}
+		}
+	}
+	r.decide <- askDecision{grant: grant, remember: remember}
+	return nil
+}
+
+// PrivateGraph is the store of the agent's identity's private graph.
+func (a *Agent) PrivateGraph() *PrivateGraph { return OpenPrivateGraph(a.cfg.Home, a.cfg.Key) }
+
+// ServeRelations answers other identities' private-graph requests on
+// RelationService until ctx ends: proposals of private edges, acceptances
+// of the agent's own proposals, requests to read its private edges (decided
+// by its allow-list, else by its owner through Pending and Decide) and
+// disclosures of edges to it. It waits for the agent to come online.
+func (a *Agent) ServeRelations(ctx context.Context) error {
+	if err := a.WaitOnline(ctx); err != nil {
+		return nil
+	}
+	l, err := a.Listen(ctx, RelationService, DialOptions{DisableICE: true})
+	if err != nil {
+		return fmt.Errorf("private graph: %w", err)
+	}
+	defer l.Close()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	sem := make(chan struct{}, maxRelConns)
+	for {
+		pc, err := l.Accept(ctx)
+		if err != nil {
+			return nil
+		}
+		select {
+		case sem <- struct{}{}:
+		default:
+			pc.Close()
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			defer pc.Close()
+			pc.SetDeadline(time.Now().Add(a.cfg.AskTimeout + 30*time.Second))
+			var req relRequest
+			if err := readFrame(pc, &req); err != nil {
+				a.log.Debug("private graph request unreadable", "peer", pc.PeerID().Short(), "err", err)
+				return
+			}
+			resp := a.answerRelation(ctx, pc.PeerID(), &req)
+			if resp.Error != "" {
+				a.log.Info("private graph request refused", "peer", pc.PeerID().Short(), "op", req.Op, "why", resp.Error)
+			}
+			writeFrame(pc, resp)
+		}()
+	}
+}
+
+func refused(format string, args ...any) *relResponse {
+	return &relResponse{Status: relRefused, Error: fmt.Sprintf(format, args...)}
+}
+
+// answerRelation handles one request of the authenticated identity peer.
+func (a *Agent) answerRelation(ctx context.Context, peer identity.ID, req *relRequest) *relResponse {
+	switch req.Op {
+	case "propose":
+		return a.receiveProposal(peer, req)
+	case "accept":
+		return a.receiveAcceptance(peer, req)
+	case "ask":
+		return a.answerAsk(ctx, peer, req)
+	case "disclose":
+		return a.receiveDisclosure(peer, req)
+	}
+	return refused("unknown operation %q", req.Op)
+}
+
+func (a *Agent) receiveProposal(peer identity.ID, req *relRequest) *relResponse {
+	sc, err := graph.OpenCard(req.Card, req.CardSig, nil)
+	switch {
+	case err != nil:
+		return refused("card: %v", err)
+	case sc.Card.Visibility != graph.VisibilityPrivate:
+		return refused("card: a public edge is proposed through the recipient's server inbox, not to its device")
+	case sc.Card.RecipientID() != a.id:
+		return refused("card: its recipient is %s, not %s", sc.Card.RecipientID().Short(), a.id.Short())
+	case sc.Card.IssuerID() != peer:
+		return refused("card: its issuer is %s, but %s is calling", sc.Card.IssuerID().Short(), peer.Short())
+	case time.Now().After(sc.Card.ValidTo):
+		return refused("card: expired on %s", sc.Card.ValidTo.UTC().Format(time.DateOnly))
+	}
+	err = a.PrivateGraph().with(func(v *vault.Vault) error {
+		return putLimited(v, bucketIn, sc.ID().String(), encodeCard(sc), maxPrivateInbox, "private proposals waiting")
+	})
+	if err != nil {
+		return refused("%v", err)
+	}
+	a.log.Info("private edge proposed", "card", sc.ID().String()[:12], "type", sc.Card.Type, "issuer", peer.Short())
+	return &relResponse{Status: relPending}
+}
+
+func (a *Agent) receiveAcceptance(peer identity.ID, req *relRequest) *relResponse {
+	sc, err := graph.OpenCard(req.Card, req.CardSig, a.cfg.Key.Public())
+	if err != nil {
+		return refused("card: %v", err)
+	}
+	if sc.Card.RecipientID() != peer {
+		return refused("card: its recipient is %s, but %s is calling", sc.Card.RecipientID().Short(), peer.Short())
+	}
+	acc, err := graph.OpenAcceptance(req.Acceptance, req.AccSig, sc, nil)
+	if err != nil {
+		return refused("acceptance: %v", err)
+	}
+	e, err := graph.NewEdge(sc, acc)
+	if err != nil {
+		return refused("%v", err)
+	}
+	proof, err := graph.EncodeProof(graph.NewState(e, time.Now()).Proof())
+	if err != nil {
+		return refused("%v", err)
+	}
+	id := sc.ID().String()
+	err = a.PrivateGraph().with(func(v *vault.Vault) error {
+		if _, ok, err := v.Get(bucketOut, id); err != nil {
+			return err
+		} else if !ok {
+			return fmt.Errorf("card %s: no proposal of it is waiting (accepted already, or never proposed from this device)", id[:12])
+		}
+		if err := putLimited(v, bucketEdges, id, proof, maxPrivateEdges, "private edges"); err != nil {
+			return err
+		}
+		return v.Delete(bucketOut, id)
+	})
+	if err != nil {
+		return refused("%v", err)
+	}
+	a.log.Info("private edge accepted", "card", id[:12], "type", sc.Card.Type, "recipient", peer.Short())
+	return &relResponse{Status: relOK}
+}
+
+// answerAsk gives the requester the private edges of the asked types that
+// the allow-list covers, and asks the owner about the rest.
+func (a *Agent) answerAsk(ctx context.Context, peer identity.ID, req *relRequest) *relResponse {
+	if len(req.Types) > maxAskTypes {
+		return refused("types: %d, at most %d", len(req.Types), maxAskTypes)
+	}
+	var pats []search.Wildcard
+	for _, t := range req.Types {
+		w, err := search.ParseWildcard(t)
+		if err != nil {
+			return refused("types: %v", err)
+		}
+		pats = append(pats, w)
+	}
+	pg := a.PrivateGraph()
+	edges, err := pg.Edges(time.Now())
+	if err != nil {
+		a.log.Error("private graph unreadable", "err", err)
+		return refused("the owner's store is unreadable")
+	}
+	rules, err := pg.Policy()
+	if err != nil {
+		return refused("the owner's policy is unreadable")
+	}
+	var free, ask [][]byte
+	for _, st := range edges {
+		if st.Status != graph.EdgeValid || !matchAny(pats, st.Edge.Card.Card.Type) {
+			continue
+		}
+		b, err := graph.EncodeProof(st.Proof())
+		if err != nil {
+			continue
+		}
+		if allowed(rules, peer, st.Edge.Card.Card.Type) {
+			free = append(free, b)
+		} else {
+			ask = append(ask, b)
+		}
+	}
+	if len(ask) == 0 {
+		return &relResponse{Status: relGranted, Proofs: free}
+	}
+	r := &AskRequest{Requester: peer, Types: req.Types, Edges: len(ask), At: time.Now().UTC()}
+	if err := a.asks.add(r); err != nil {
+		return refused("%v", err)
+	}
+	defer a.asks.remove(r.ID)
+	a.log.Info("private edges requested: answer with `iop rel grant` or `iop rel deny`", "request", r.ID, "requester", peer.Short(), "types", req.Types, "edges", len(ask))
+	t := time.NewTimer(a.cfg.AskTimeout)
+	defer t.Stop()
+	select {
+	case d := <-r.decide:
+		if d.grant {
+			return &relResponse{Status: relGranted, Proofs: append(free, ask...)}
+		}
+	case <-t.C:
+		if len(free) == 0 {
+			return refused("the owner did not answer within %s", a.cfg.AskTimeout)
+		}
+	case <-ctx.Done():
+		return refused("the owner's agent is stopping")
+	}
+	if len(free) == 0 {
+		return refused("the owner refused")
+	}
+	return &relResponse{Status: relGranted, Proofs: free}
+}
+
+func matchAny(pats []search.Wildcard, t string) bool {
+	if len(pats) == 0 {
+		return true
+	}
+	for _, p := range pats {
+		if p.Match(t) {
+			return true
+		}
+	}
+	return false
+}
+
+// receiveDisclosure keeps edges the caller discloses: each must verify,
+// be valid now and have the caller as a party.
+func (a *Agent) receiveDisclosure(peer identity.ID, req *relRequest) *relResponse {
+	if len(req.Proofs) == 0 || len(req.Proofs) > maxDisclose {
+		return refused("proofs: %d, want 1 to %d", len(req.Proofs), maxDisclose)
+	}
+	states, errs := graph.VerifyProofs(req.Proofs, time.Now(), 2)
+	for i, st := range states {
+		if errs[i] != nil {
+			return refused("proof %d: %v", i, errs[i])
+		}
+		c := &st.Edge.Card.Card
+		if c.IssuerID() != peer && c.RecipientID() != peer {
+			return refused("proof %d: %s is not a party of edge %s", i, peer.Short(), st.Edge.ID().String()[:12])
+		}
+		if st.Status != graph.EdgeValid {
+			return refused("proof %d: %v", i, st.Err())
+		}
+	}
+	if err := a.PrivateGraph().addDisclosed(states); err != nil {
+		return refused("%v", err)
+	}
+	a.log.Info("edges disclosed to this identity", "by", peer.Short(), "edges", len(states))
+	return &relResponse{Status: relOK}
+}
+
+// relCall sends one private-graph request to identity id's agent and
+// returns its answer; refusals are errors matching ErrRefused.
+func relCall(ctx context.Context, h host.Host, key *identity.Key, via peer.AddrInfo, id identity.ID, req *relRequest) (*relResponse, error) {
+	pc, err := DialService(ctx, h, key, via, id, RelationService, DialOptions{DisableICE: true})
+	if err != nil {
+		return nil, fmt.Errorf("reach %s's device: %w", id.Short(), err)
+	}
+	defer pc.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		pc.SetDeadline(dl)
+	}
+	if err := writeFrame(pc, req); err != nil {
+		return nil, err
+	}
+	var resp relResponse
+	if err := readFrame(pc, &resp); err != nil {
+		return nil, fmt.Errorf("%s's device did not answer: %w", id.Short(), err)
+	}
+	if resp.Status == relRefused {
+		return nil, fmt.Errorf("%w by %s: %s", ErrRefused, id.Short(), resp.Error)
+	}
+	return &resp, nil
+}
+
+// ProposePrivate offers a private edge (a card signed by key, naming the
+// recipient) to the recipient's device, which keeps it until its owner
+// accepts or rejects it. The proposal is remembered in key's private graph
+// first: the acceptance comes back to this identity's agent.
+func ProposePrivate(ctx context.Context, h host.Host, key *identity.Key, via peer.AddrInfo, home string, sc *graph.SignedCard) error {
+	if sc.Card.Visibility != graph.VisibilityPrivate {
+		return errors.New("propose private: the card is public")
+	}
+	pg := OpenPrivateGraph(home, key)
+	id := sc.ID().String()
+	err := pg.with(func(v *vault.Vault) error {
+		return putLimited(v, bucketOut, id, encodeCard(sc), maxPrivateEdges, "private proposals")
+	})
+	if err != nil {
+		return err
+	}
+	if _, err := relCall(ctx, h, key, via, sc.Card.RecipientID(), &relRequest{Op: "propose", Card: sc.Raw, CardSig: sc.Signature}); err != nil {
+		pg.with(func(v *vault.Vault) error { return v.Delete(bucketOut, id) })
+		return err
+	}
+	return nil
+}
+
+// AcceptPrivate accepts a private proposal waiting in key's private graph:
+// the acceptance goes to the issuer's device, which stores the edge; the
+// proposal is then forgotten here.
+func AcceptPrivate(ctx context.Context, h host.Host, key *identity.Key, via peer.AddrInfo, home string, sc *graph.SignedCard, appID []byte) (*graph.SignedAcceptance, error) {
+	acc, err := graph.Accept(key, sc, appID)
+	if err != nil {
+		return nil, err
+	}
+	req := &relRequest{Op: "accept", Card: sc.Raw, CardSig: sc.Signature, Acceptance: acc.Raw, AccSig: acc.Signature}
+	if _, err := relCall(ctx, h, key, via, sc.Card.IssuerID(), req); err != nil {
+		return nil, err
+	}
+	return acc, OpenPrivateGraph(home, key).DropIncoming(sc.ID())
+}
+
+// AskPrivate asks identity owner's device for its private edges of the
+// given types (wildcards; none for all). The owner's allow-list or the
+// owner decides. The edges returned are verified, valid now and issued by
+// owner; they are also kept in key's private graph as disclosed edges.
+func AskPrivate(ctx context.Context, h host.Host, key *identity.Key, via peer.AddrInfo, home string, owner identity.ID, types []string) ([]*graph.EdgeState, error) {
+	resp, err := relCall(ctx, h, key, via, owner, &relRequest{Op: "ask", Types: types})
+	if err != nil {
+		return nil, err
+	}
+	if len(resp.Proofs) == 0 {
+		return nil, nil
+	}
+	states, errs := graph.VerifyProofs(resp.Proofs, time.Now(), 2)
+	for i, st := range states {
+		if errs[i] != nil {
+			return nil, fmt.Errorf("%w: proof %d from %s: %v", ErrBadServer, i, owner.Short(), errs[i])
+		}
+		if st.Edge.Card.Card.IssuerID() != owner {
+			return nil, fmt.Errorf("%w: proof %d from %s is of an edge issued by %s", ErrBadServer, i, owner.Short(), st.Edge.Card.Card.IssuerID().Short())
+		}
+	}
+	return states, OpenPrivateGraph(home, key).addDisclosed(states)
+}
+
+// Disclose shows edges (encoded proofs in which key's identity is a party)
+// to identity to, whose device keeps them.
+func Disclose(ctx context.Context, h host.Host, key *identity.Key, via peer.AddrInfo, to identity.ID, proofs [][]byte) error {
+	_, err := relCall(ctx, h, key, via, to, &relRequest{Op: "disclose", Proofs: proofs})
+	return err
+}
+
+// registerRelationAPI adds the private-graph routes of the local API:
+//
+//	GET  /v1/rel/requests        the requests waiting for the owner
+//	POST /v1/rel/requests/{id}   {"grant":bool,"remember":bool}
+func registerRelationAPI(handle func(string, func(*Agent, http.ResponseWriter, *http.Request))) {
+	handle("GET /v1/rel/requests", func(a *Agent, w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, a.Pending())
+	})
+	handle("POST /v1/rel/requests/{id}", func(a *Agent, w http.ResponseWriter, r *http.Request) {
+		var d struct{ Grant, Remember bool }
+		if !readJSON(w, r, &d) {
+			return
+		}
+		if err := a.Decide(r.PathValue("id"), d.Grant, d.Remember); err != nil {
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, struct{}{})
+	})
+}
+
+// RelationRequests returns the requests for private edges waiting for the
+// owner of the agent's identity.
+func (c *LocalClient) RelationRequests(ctx context.Context) ([]AskRequest, error) {
+	var out []AskRequest
+	return out, c.do(ctx, http.MethodGet, "/v1/rel/requests", nil, &out)
+}
+
+// DecideRelationRequest grants or refuses a waiting request; remember adds
+// the requester and its types to the allow-list.
+func (c *LocalClient) DecideRelationRequest(ctx context.Context, id string, grant, remember bool) error {
+	var out struct{}
+	return c.do(ctx, http.MethodPost, "/v1/rel/requests/"+url.PathEscape(id), struct{ Grant, Remember bool }{grant, remember}, &out)
+}
