@@ -140,6 +140,10 @@ func (ss *session) cancelHosting(req *wirepb.Request) (*wirepb.Response, error) 
 		rec.Claim, rec.ClaimSignature = final, req.Signature
 	}
 	err := s.store.put(ss.clientID, rec, imageUpdate{graph.ProfileImage, nil}, imageUpdate{graph.ThumbnailImage, nil})
+	if err == nil {
+		// Its public edges and pending proposals end with the hosting.
+		err = s.store.deleteRelations(ss.clientID)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.endLocked(ss.clientID)

@@ -87,6 +87,14 @@ func TestInboxRoundTrip(t *testing.T) {
 	wantInbox(t, b)
 	wantStatus(t, b.RejectRelation(ctx, sc2.ID()), wirepb.Status_NOT_FOUND, "")
 	wantRelated(t, srv.Dial(t), recipient.ID(), client.RelationOptions{}, "job-2")
+
+	// Cancelling the hosting deletes the pending proposals and the edges:
+	// hosted again, the identity starts with neither.
+	wantOK(t, a.ProposeRelation(ctx, signCard(t, issuer, recipient, "social/friend", nil)))
+	wantOK(t, checkedIn.CancelHosting(ctx, nil))
+	again := srv.Customer(t, recipient, "person")
+	wantInbox(t, again)
+	wantRelated(t, srv.Dial(t), recipient.ID(), client.RelationOptions{IncludeInvalid: true})
 }
 
 func TestInboxRejected(t *testing.T) {

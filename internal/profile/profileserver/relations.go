@@ -148,9 +148,15 @@ func (ss *session) storeRelation(in relationInput, checkedIn bool, also func(tx 
 		if n >= limit {
 			return wire.Errorf(wirepb.Status_QUOTA_EXCEEDED, "at most %d relations per identity", limit)
 		}
-		// A card stored already under another application ID keeps its
-		// change records: applying it again does not undo a revocation.
+		// A card stored already under another application ID, or removed
+		// after its revocation, keeps its change records: storing it again
+		// does not undo a revocation.
 		st := st
+		if len(records) == 0 {
+			if records, err = revokedRecords(tx, ss.clientID, cardID, now); err != nil {
+				return err
+			}
+		}
 		if len(records) > 0 {
 			if st, err = graph.Derive(e, records, now); err != nil {
 				return fmt.Errorf("records of stored card %s: %w", cardID, err)
@@ -191,9 +197,19 @@ func (ss *session) removeRelatedIdentity(req *wirepb.Request) (*wirepb.Response,
 		return nil, wire.Invalid("applicationId")
 	}
 	key := relationKey(ss.clientID, appID)
-	err := ss.s.relationWrite(ss, true, func(_ *bbolt.Tx, b *bbolt.Bucket, _ []byte) error {
-		if b.Get(key) == nil {
+	err := ss.s.relationWrite(ss, true, func(tx *bbolt.Tx, b *bbolt.Bucket, _ []byte) error {
+		v := b.Get(key)
+		if v == nil {
 			return wire.Errorf(wirepb.Status_NOT_FOUND, "no relation with application ID %x", appID)
+		}
+		var rel wirepb.StoredRelation
+		if err := proto.Unmarshal(v, &rel); err != nil {
+			return fmt.Errorf("stored relation %x: %w", key, err)
+		}
+		if rel.Revoked {
+			if err := rememberRevoked(tx, ss.clientID, &rel, 2*ss.s.cfg.MaxRelations); err != nil {
+				return err
+			}
 		}
 		return b.Delete(key)
 	})
@@ -201,6 +217,44 @@ func (ss *session) removeRelatedIdentity(req *wirepb.Request) (*wirepb.Response,
 		return nil, err
 	}
 	return &wirepb.Response{Body: &wirepb.Response_RemoveRelatedIdentity{RemoveRelatedIdentity: &wirepb.RemoveRelatedIdentityResponse{}}}, nil
+}
+
+// revokedKey is the bucketRevoked key of recipient's card.
+func revokedKey(recipient identity.ID, cardID []byte) []byte {
+	return append(append(make([]byte, 0, len(recipient)+len(cardID)), recipient[:]...), cardID...)
+}
+
+// rememberRevoked keeps the proof of a revoked edge its recipient removes,
+// so that storing the card again keeps it revoked; at most limit per
+// recipient.
+func rememberRevoked(tx *bbolt.Tx, recipient identity.ID, rel *wirepb.StoredRelation, limit int) error {
+	b := tx.Bucket(bucketRevoked)
+	key := revokedKey(recipient, rel.CardId)
+	if b.Get(key) == nil {
+		n := 0
+		c := b.Cursor()
+		for k, _ := c.Seek(recipient[:]); k != nil && bytes.HasPrefix(k, recipient[:]); k, _ = c.Next() {
+			n++
+		}
+		if n >= limit {
+			return wire.Errorf(wirepb.Status_QUOTA_EXCEEDED, "%d removed revoked edges are remembered already: a revoked edge cannot be removed", limit)
+		}
+	}
+	return b.Put(key, rel.Proof)
+}
+
+// revokedRecords returns the records of recipient's removed revoked edge of
+// card cardID, or nil.
+func revokedRecords(tx *bbolt.Tx, recipient identity.ID, cardID graph.CardID, now time.Time) ([]graph.SignedRecord, error) {
+	v := tx.Bucket(bucketRevoked).Get(revokedKey(recipient, cardID[:]))
+	if v == nil {
+		return nil, nil
+	}
+	st, err := graph.OpenProof(v, now)
+	if err != nil {
+		return nil, fmt.Errorf("remembered revocation of %s: %w", cardID, err)
+	}
+	return st.Records, nil
 }
 
 // hostingTag identifies the hosting agreement of h: edges stored under an

@@ -426,6 +426,19 @@ func TestRelationsRecords(t *testing.T) {
 	wantOK(t, err)
 	_, err = observer.AddEdgeRecord(ctx, rid, after)
 	wantStatus(t, err, wirepb.Status_INVALID_VALUE, "record.sequence")
+
+	// Removing every copy of the revoked card and storing it again does
+	// not shed the revocation: the server remembers it.
+	for _, app := range []string{"a", "b", "c"} {
+		wantOK(t, c.RemoveRelatedIdentity(ctx, []byte(app)))
+	}
+	wantRelated(t, observer, rid, client.RelationOptions{IncludeInvalid: true}, "u")
+	wantOK(t, c.AddRelatedIdentity(ctx, sc, accept(t, recipient, sc, "d")))
+	wantRelated(t, observer, rid, client.RelationOptions{}, "u")
+	edges = wantRelated(t, observer, rid, client.RelationOptions{IncludeInvalid: true}, "d", "u")
+	if !edges[0].Revoked {
+		t.Errorf("the revoked card stored again = %v, want revoked", edges[0].Status)
+	}
 }
 
 // TestRelationsClientVerifies: the client refuses an answer with any proof

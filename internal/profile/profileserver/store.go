@@ -21,6 +21,10 @@ var (
 	// bucketInbox holds pending relationship proposals: recipient ID + card
 	// ID → wirepb.SignedCardItem.
 	bucketInbox = []byte("profile/inbox")
+	// bucketRevoked remembers revoked edges their recipient removed:
+	// recipient ID + card ID → the edge's proof with its records, so the
+	// card stored again stays revoked.
+	bucketRevoked = []byte("profile/revoked")
 )
 
 // store is the profile server's durable state in bbolt.
@@ -30,7 +34,7 @@ type store struct {
 
 func openStore(db *bbolt.DB) (*store, error) {
 	err := db.Update(func(tx *bbolt.Tx) error {
-		for _, b := range [][]byte{bucketHosted, bucketImages, bucketRelations, bucketInbox} {
+		for _, b := range [][]byte{bucketHosted, bucketImages, bucketRelations, bucketInbox, bucketRevoked} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -114,11 +118,30 @@ func (s *store) image(id identity.ID, kind graph.ImageKind) ([]byte, error) {
 	return out, err
 }
 
-// deleteIdentity removes an identity's record and images.
+// deleteRelations removes an identity's public edges and pending
+// proposals (its hosting ended), keeping what it knows of revocations.
+func (s *store) deleteRelations(id identity.ID) error {
+	return s.db.Update(func(tx *bbolt.Tx) error {
+		for _, b := range [][]byte{bucketRelations, bucketInbox} {
+			if err := deletePrefix(tx.Bucket(b), id[:], nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// deleteIdentity removes an identity's record, images, edges, proposals
+// and revocation memory.
 func (s *store) deleteIdentity(id identity.ID) error {
 	return s.db.Update(func(tx *bbolt.Tx) error {
 		if err := tx.Bucket(bucketHosted).Delete(id[:]); err != nil {
 			return err
+		}
+		for _, b := range [][]byte{bucketRelations, bucketInbox, bucketRevoked} {
+			if err := deletePrefix(tx.Bucket(b), id[:], nil); err != nil {
+				return err
+			}
 		}
 		ib := tx.Bucket(bucketImages)
 		for _, k := range []graph.ImageKind{graph.ProfileImage, graph.ThumbnailImage} {
