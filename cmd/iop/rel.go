@@ -160,7 +160,7 @@ func relCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.AddCommand(get, verify, relProposeCmd(g), relInboxCmd(g), relAcceptCmd(g), relListCmd(g), relRevokeCmd(g),
+	cmd.AddCommand(get, verify, relProposeCmd(g), relInboxCmd(g), relAcceptCmd(g), relRejectCmd(g), relListCmd(g), relRevokeCmd(g),
 		relDiscloseCmd(g), relAskCmd(g), relRequestsCmd(g), relDecideCmd(g, true), relDecideCmd(g, false), relPolicyCmd(g), relPathCmd(g))
 	return cmd
 }

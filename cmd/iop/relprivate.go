@@ -419,3 +419,60 @@ func sortEdges(edges []*graph.EdgeState) {
 		return edges[i].Edge.ID().String() < edges[j].Edge.ID().String()
 	})
 }
+
+func relRejectCmd(g *globals) *cobra.Command {
+	var server string
+	cmd := &cobra.Command{
+		Use:   "reject CARD",
+		Short: "Reject a proposed edge (card ID or a unique prefix): it is forgotten without an edge",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			key, err := g.loadKey("")
+			if err != nil {
+				return err
+			}
+			pg := client.OpenPrivateGraph(g.home, key)
+			private, err := pg.Incoming()
+			if err != nil {
+				return err
+			}
+			sc, err := matchCard(private, args[0])
+			if err != nil {
+				return err
+			}
+			if sc != nil {
+				// The issuer's device is not told: its proposal simply
+				// never comes back accepted.
+				err = pg.DropIncoming(sc.ID())
+			} else {
+				ctx, cancel := context.WithTimeout(cmd.Context(), time.Minute)
+				defer cancel()
+				c, done, cerr := g.ownServer(ctx, server, key)
+				if cerr != nil {
+					return cerr
+				}
+				defer done()
+				cards, ierr := c.RelationInbox(ctx)
+				if ierr != nil {
+					return ierr
+				}
+				if sc, err = matchCard(cards, args[0]); err != nil {
+					return err
+				}
+				if sc == nil {
+					return fmt.Errorf("card %s: no pending proposal matches (see `iop rel inbox`)", args[0])
+				}
+				err = c.RejectRelation(ctx, sc.ID())
+			}
+			if err != nil {
+				return err
+			}
+			v := viewCard(sc)
+			return g.print(v, func(w io.Writer) {
+				fmt.Fprintf(w, "rejected %s: %s %s edge from %s\n", v.ID, v.Visibility, v.Type, v.Issuer)
+			})
+		},
+	}
+	cmd.Flags().StringVar(&server, "server", "", "a node that finds this identity's server (default: the agent's server)")
+	return cmd
+}
