@@ -145,6 +145,7 @@ type Node struct {
 	observed      string                    // this node's address as the last acceptor saw it
 	refused       map[identity.ID]time.Time // colleague requests refused, until when not to ask again
 	nextBootstrap time.Time
+	bootAttempts  int // bootstraps in a row that left the map empty
 	nextMaintain  time.Time
 	nextDiscover  time.Time
 	nextMerge     time.Time
@@ -387,8 +388,19 @@ func (n *Node) Tick(ctx context.Context) {
 	now := n.cfg.Clock()
 	n.mu.Lock()
 	boot := n.tab.len() == 0 && !now.Before(n.nextBootstrap)
+	if n.tab.len() > 0 {
+		n.bootAttempts = 0
+	}
 	if boot {
-		n.nextBootstrap = now.Add(n.cfg.BootstrapRetry + time.Duration(n.rng.Int64N(int64(n.cfg.BootstrapRetry))))
+		// Seeds that start at the same time as this node are not up yet:
+		// retry after 1 s, 2 s, 4 s … up to BootstrapRetry (plus up to as
+		// much jitter), not BootstrapRetry right away.
+		d := n.cfg.BootstrapRetry
+		if n.bootAttempts < 16 {
+			d = min(d, time.Second<<n.bootAttempts)
+		}
+		n.bootAttempts++
+		n.nextBootstrap = now.Add(d + time.Duration(n.rng.Int64N(int64(d))))
 	}
 	maint := !now.Before(n.nextMaintain)
 	if maint {

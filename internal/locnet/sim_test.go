@@ -170,3 +170,33 @@ func TestSimulationEncoded(t *testing.T) {
 	runPeriods(t, sim, 2, simStep, "60 encoded")
 	checkQuality(t, measure(t, sim, "60 encoded"), "encoded")
 }
+
+// TestBootstrapRetriesSoon: a node whose seed is not up yet (both started
+// at once, as a devnet starts them) retries after 1 s, 2 s, 4 s … rather
+// than after BootstrapRetry, and joins within seconds of the seed coming
+// up.
+func TestBootstrapRetriesSoon(t *testing.T) {
+	locs := locnettest.World(rand.New(rand.NewPCG(7, 2017)), 2, 0.1)
+	sim := locnettest.NewSim(t, locnettest.SimConfig{Seed: 7, Locations: locs, Seeds: []int{0}})
+	sim.SetDown(0, true)
+	joiner := sim.Nodes[1].Node
+	// Ten seconds with the seed down: the node keeps trying.
+	before := sim.Net.Calls()
+	sim.Run(ctx, 10*time.Second, 100*time.Millisecond)
+	if len(joiner.Neighbours()) != 0 {
+		t.Fatal("the node has neighbours while its only seed is down")
+	}
+	tries := sim.Net.Calls() - before
+	if tries < 2 || tries > 6 {
+		t.Errorf("bootstrap attempts in 10 s with the seed down = %d, want 2 to 6 (1 s, 2 s, 4 s … with jitter)", tries)
+	}
+	// The seed comes up: the node joins within its current back-off (at
+	// most 16 s plus as much jitter), far before BootstrapRetry (5 min).
+	sim.SetDown(0, false)
+	for waited := time.Duration(0); len(joiner.Neighbours()) == 0; waited += 100 * time.Millisecond {
+		if waited > 32*time.Second {
+			t.Fatalf("the node did not join within %v of its seed coming up", waited)
+		}
+		sim.Run(ctx, 100*time.Millisecond, 100*time.Millisecond)
+	}
+}
