@@ -147,6 +147,10 @@ func DialService(ctx context.Context, h host.Host, key *identity.Key, via peer.A
 	return pc, nil
 }
 
+// ErrNotHosted reports an identity whose hosting was cancelled or moved,
+// as its signed pointer says.
+var ErrNotHosted = errors.New("not hosted")
+
 // HostingServer finds the profile server hosting identity id: via itself
 // when it hosts id, otherwise the server id's signed pointer in the content
 // address network names (found through via).
@@ -172,7 +176,7 @@ func hostingServer(ctx context.Context, h host.Host, via peer.AddrInfo, id ident
 		return peer.AddrInfo{}, err
 	}
 	if res.State != "hosted" {
-		return peer.AddrInfo{}, fmt.Errorf("identity %s is not hosted anywhere now (%s)", id.Short(), res.State)
+		return peer.AddrInfo{}, fmt.Errorf("%w: identity %s is not hosted anywhere now (%s)", ErrNotHosted, id.Short(), res.State)
 	}
 	if res.Server == c.ServerID() {
 		return via, nil

@@ -70,25 +70,26 @@ func ServeLocal(ctx context.Context, home string, agents ...*Agent) error {
 	return err
 }
 
-// pickAgent finds the agent a request acts for.
-func pickAgent(agents []*Agent, r *http.Request) (*Agent, error) {
+// pickAgent finds the agent a request acts for, or the HTTP status and
+// error to answer.
+func pickAgent(agents []*Agent, r *http.Request) (*Agent, int, error) {
 	want := r.Header.Get(IdentityHeader)
 	if want == "" {
 		if len(agents) == 1 {
-			return agents[0], nil
+			return agents[0], 0, nil
 		}
-		return nil, fmt.Errorf("this agent runs %d identities: choose one with --as", len(agents))
+		return nil, http.StatusBadRequest, fmt.Errorf("this agent runs %d identities: choose one with --as", len(agents))
 	}
 	id, err := identity.ParseID(want)
 	if err != nil {
-		return nil, fmt.Errorf("%s header: %w", IdentityHeader, err)
+		return nil, http.StatusBadRequest, fmt.Errorf("%s header: %w", IdentityHeader, err)
 	}
 	for _, a := range agents {
 		if a.id == id {
-			return a, nil
+			return a, 0, nil
 		}
 	}
-	return nil, fmt.Errorf("%w: identity %s is not run by this agent (start it with `iop agent --id %s`)", ErrNoAgent, id.Short(), id.Short())
+	return nil, http.StatusNotFound, fmt.Errorf("%w: identity %s is not run by this agent (run it with `iop agent --id %s`, or choose another with --as)", ErrNoAgent, id.Short(), id.Short())
 }
 
 // localMux routes the local API to the agents.
@@ -97,9 +98,9 @@ func localMux(ctx context.Context, agents []*Agent) *http.ServeMux {
 	// handle registers a route whose handler acts for one agent.
 	handle := func(pattern string, h func(a *Agent, w http.ResponseWriter, r *http.Request)) {
 		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-			a, err := pickAgent(agents, r)
+			a, code, err := pickAgent(agents, r)
 			if err != nil {
-				writeJSON(w, http.StatusNotFound, apiError{Error: err.Error()})
+				writeJSON(w, code, apiError{Error: err.Error()})
 				return
 			}
 			h(a, w, r)

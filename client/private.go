@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/iop-go/iop/graph"
@@ -28,19 +29,21 @@ import (
 //
 // Vault buckets of an identity:
 //
-//	edges      card ID -> proof   private edges it issued
-//	issued     card ID -> card    public cards it proposed (to list them later)
-//	out        card ID -> card    private proposals waiting for the recipient
-//	in         card ID -> card    private proposals made to it, waiting for its answer
-//	disclosed  card ID -> proof   edges other identities disclosed to it
-//	policy     rule -> ""         who may read which of its private edges
+//	edges        card ID -> proof   private edges it issued
+//	issued       card ID -> card    public cards it proposed (to list them later)
+//	out          card ID -> card    private proposals waiting for the recipient
+//	in           card ID -> card    private proposals made to it, waiting for its answer
+//	disclosed    card ID -> proof   edges other identities showed it
+//	disclosedBy  sender/card ID     who showed which (for the per-sender quota)
+//	policy       rule -> rule       who may read which of its private edges
 const (
-	bucketEdges     = "edges"
-	bucketIssued    = "issued"
-	bucketOut       = "out"
-	bucketIn        = "in"
-	bucketDisclosed = "disclosed"
-	bucketPolicy    = "policy"
+	bucketEdges       = "edges"
+	bucketIssued      = "issued"
+	bucketOut         = "out"
+	bucketIn          = "in"
+	bucketDisclosed   = "disclosed"
+	bucketDisclosedBy = "disclosedBy"
+	bucketPolicy      = "policy"
 )
 
 // RelationService is the application service agents answer private-graph
@@ -49,12 +52,17 @@ const RelationService = "iop-rel"
 
 // Limits of the private graph.
 const (
-	maxPrivateInbox = 100     // private proposals waiting for one identity
-	maxDisclosed    = 10000   // disclosed edges one identity keeps
-	maxPrivateEdges = 10000   // private edges one identity issues
-	maxRelFrame     = 4 << 20 // bytes of one request or answer on RelationService
-	maxAskTypes     = 16
-	maxDisclose     = 256 // proofs in one disclosure
+	maxPrivateInbox   = 100      // private proposals waiting for one identity
+	maxInboxPerIssuer = 5        // of them from one issuer
+	maxDisclosed      = 10000    // disclosed edges one identity keeps
+	maxDisclosedBy    = 200      // of them shown by one sender
+	maxDisclosedProof = 16 << 10 // bytes of one disclosed proof
+	maxDisclosedBytes = 16 << 20 // bytes of all disclosed proofs
+	maxPrivateEdges   = 10000    // private edges one identity issues
+	maxRelFrame       = 4 << 20  // bytes of one request or answer on RelationService
+	maxAskTypes       = 16
+	maxDisclose       = 256 // proofs in one disclosure
+	maxPolicyRules    = 1000
 )
 
 // PrivateGraph is one identity's private graph store.
@@ -116,62 +124,70 @@ func decodeCard(b []byte) (*graph.SignedCard, error) {
 	return graph.OpenCard(s.Raw, s.Signature, nil)
 }
 
-// cards returns the verified cards of a bucket, skipping (and reporting)
-// entries that no longer open.
-func (p *PrivateGraph) cards(bucket string) ([]*graph.SignedCard, error) {
-	var out []*graph.SignedCard
-	err := p.with(func(v *vault.Vault) error {
-		all, err := v.List(bucket)
-		if err != nil {
-			return err
-		}
-		for k, val := range all {
-			sc, err := decodeCard(val)
-			if err != nil {
-				return fmt.Errorf("vault %s: %s/%s: %w", p.path, bucket, k, err)
-			}
-			out = append(out, sc)
-		}
-		return nil
-	})
-	return out, err
+// update runs fn on the opened vault's content; its changes are written
+// at once when fn returns nil.
+func (p *PrivateGraph) update(fn func(tx *vault.Tx) error) error {
+	return p.with(func(v *vault.Vault) error { return v.Update(fn) })
 }
 
-// proofs returns the edges of a bucket, verified at now.
-func (p *PrivateGraph) proofs(bucket string, now time.Time) ([]*graph.EdgeState, error) {
-	var out []*graph.EdgeState
+// values copies the values of a bucket out of the vault.
+func (p *PrivateGraph) values(bucket string) (map[string][]byte, error) {
+	var all map[string][]byte
 	err := p.with(func(v *vault.Vault) error {
-		all, err := v.List(bucket)
-		if err != nil {
-			return err
-		}
-		for k, val := range all {
-			st, err := graph.OpenProof(val, now)
-			if err != nil {
-				return fmt.Errorf("vault %s: %s/%s: %w", p.path, bucket, k, err)
-			}
-			out = append(out, st)
-		}
-		return nil
+		var err error
+		all, err = v.List(bucket)
+		return err
 	})
-	return out, err
+	return all, err
+}
+
+// cards returns the cards of a bucket, verified; an entry that no longer
+// opens fails the whole call, naming it.
+func (p *PrivateGraph) cards(bucket string) ([]*graph.SignedCard, error) {
+	all, err := p.values(bucket)
+	if err != nil {
+		return nil, err
+	}
+	var out []*graph.SignedCard
+	for k, val := range all {
+		sc, err := decodeCard(val)
+		if err != nil {
+			return nil, fmt.Errorf("vault %s: %s/%s: %w", p.path, bucket, k, err)
+		}
+		out = append(out, sc)
+	}
+	return out, nil
+}
+
+// proofs returns the edges of a bucket, verified at now (after the vault
+// is closed again); an entry that no longer opens fails the whole call.
+func (p *PrivateGraph) proofs(bucket string, now time.Time) ([]*graph.EdgeState, error) {
+	all, err := p.values(bucket)
+	if err != nil {
+		return nil, err
+	}
+	keys := make([]string, 0, len(all))
+	raw := make([][]byte, 0, len(all))
+	for k, val := range all {
+		keys = append(keys, k)
+		raw = append(raw, val)
+	}
+	states, errs := graph.VerifyProofs(raw, now, 0)
+	for i, err := range errs {
+		if err != nil {
+			return nil, fmt.Errorf("vault %s: %s/%s: %w", p.path, bucket, keys[i], err)
+		}
+	}
+	return states, nil
 }
 
 // putLimited stores key in bucket unless the bucket already holds limit
 // other entries.
-func putLimited(v *vault.Vault, bucket, key string, value []byte, limit int, what string) error {
-	if _, ok, err := v.Get(bucket, key); err != nil {
-		return err
-	} else if !ok {
-		all, err := v.List(bucket)
-		if err != nil {
-			return err
-		}
-		if len(all) >= limit {
-			return fmt.Errorf("%s: %d already, the limit", what, limit)
-		}
+func putLimited(tx *vault.Tx, bucket, key string, value []byte, limit int, what string) error {
+	if _, ok := tx.Get(bucket, key); !ok && tx.Len(bucket) >= limit {
+		return fmt.Errorf("%s: %d already, the limit", what, limit)
 	}
-	return v.Put(bucket, key, value)
+	return tx.Put(bucket, key, value)
 }
 
 // Edges returns the private edges the identity issued, verified at now.
@@ -196,14 +212,17 @@ func (p *PrivateGraph) Incoming() ([]*graph.SignedCard, error) { return p.cards(
 
 // RememberIssued records a public card the identity proposed.
 func (p *PrivateGraph) RememberIssued(sc *graph.SignedCard) error {
-	return p.with(func(v *vault.Vault) error {
-		return putLimited(v, bucketIssued, sc.ID().String(), encodeCard(sc), maxPrivateEdges, "public cards remembered")
+	return p.update(func(tx *vault.Tx) error {
+		return putLimited(tx, bucketIssued, sc.ID().String(), encodeCard(sc), maxPrivateEdges, "public cards remembered")
 	})
 }
 
 // DropIncoming forgets a private proposal made to the identity.
 func (p *PrivateGraph) DropIncoming(id graph.CardID) error {
-	return p.with(func(v *vault.Vault) error { return v.Delete(bucketIn, id.String()) })
+	return p.update(func(tx *vault.Tx) error {
+		tx.Delete(bucketIn, id.String())
+		return nil
+	})
 }
 
 // EdgeProof returns the encoded proof of a private edge the identity
@@ -225,14 +244,12 @@ func (p *PrivateGraph) EdgeProof(id graph.CardID) ([]byte, error) {
 }
 
 // Revoke signs key's revocation of the identity's private edge id (the
-// type's rules must let the issuer revoke) and keeps the revoked state: a
-// later disclosure shows the revocation.
+// type's rules must let the issuer revoke) and keeps the revoked state:
+// later answers to requests and disclosures carry the revocation, and it
+// replaces the copies others kept.
 func (p *PrivateGraph) Revoke(key *identity.Key, id graph.CardID) error {
-	return p.with(func(v *vault.Vault) error {
-		b, ok, err := v.Get(bucketEdges, id.String())
-		if err != nil {
-			return err
-		}
+	return p.update(func(tx *vault.Tx) error {
+		b, ok := tx.Get(bucketEdges, id.String())
 		if !ok {
 			return fmt.Errorf("no private edge %s in this identity's store", id)
 		}
@@ -254,19 +271,64 @@ func (p *PrivateGraph) Revoke(key *identity.Key, id graph.CardID) error {
 		if err != nil {
 			return err
 		}
-		return v.Put(bucketEdges, id.String(), nb)
+		return tx.Put(bucketEdges, id.String(), nb)
 	})
 }
 
-// addDisclosed stores disclosed proofs (already verified).
-func (p *PrivateGraph) addDisclosed(states []*graph.EdgeState) error {
-	return p.with(func(v *vault.Vault) error {
-		for _, st := range states {
-			b, err := graph.EncodeProof(st.Proof())
-			if err != nil {
+// addDisclosed keeps edges (already verified) shown to the identity by
+// sender: a card already kept is replaced only by a copy with more records
+// (a revocation, a change), and each sender may fill only its share.
+func (p *PrivateGraph) addDisclosed(sender identity.ID, states []*graph.EdgeState) error {
+	type item struct {
+		id    string
+		proof []byte
+		seq   uint64
+	}
+	var items []item
+	for _, st := range states {
+		b, err := graph.EncodeProof(st.Proof())
+		if err != nil {
+			return err
+		}
+		if len(b) > maxDisclosedProof {
+			return fmt.Errorf("edge %s: proof of %d bytes, at most %d are kept", st.Edge.ID(), len(b), maxDisclosedProof)
+		}
+		items = append(items, item{st.Edge.ID().String(), b, st.Sequence})
+	}
+	return p.update(func(tx *vault.Tx) error {
+		prefix := sender.String() + "/"
+		by, total := 0, 0
+		tx.Range(bucketDisclosedBy, func(k string, _ []byte) bool {
+			if strings.HasPrefix(k, prefix) {
+				by++
+			}
+			return true
+		})
+		tx.Range(bucketDisclosed, func(_ string, v []byte) bool {
+			total += len(v)
+			return true
+		})
+		for _, it := range items {
+			if old, ok := tx.Get(bucketDisclosed, it.id); ok {
+				if st, err := graph.OpenProof(old, time.Now()); err == nil && st.Sequence >= it.seq {
+					continue // what is kept is as new
+				}
+			} else {
+				switch {
+				case tx.Len(bucketDisclosed) >= maxDisclosed:
+					return fmt.Errorf("disclosed edges: %d kept already, the limit", maxDisclosed)
+				case by >= maxDisclosedBy:
+					return fmt.Errorf("disclosed edges: %s showed %d already, the limit per sender", sender.Short(), maxDisclosedBy)
+				case total+len(it.proof) > maxDisclosedBytes:
+					return fmt.Errorf("disclosed edges: %d bytes kept already, the limit", total)
+				}
+				by++
+			}
+			total += len(it.proof)
+			if err := tx.Put(bucketDisclosed, it.id, it.proof); err != nil {
 				return err
 			}
-			if err := putLimited(v, bucketDisclosed, st.Edge.ID().String(), b, maxDisclosed, "disclosed edges kept"); err != nil {
+			if err := tx.Put(bucketDisclosedBy, prefix+it.id, nil); err != nil {
 				return err
 			}
 		}
@@ -303,40 +365,38 @@ func (p *PrivateGraph) Allow(r PolicyRule) error {
 		return err
 	}
 	b, _ := json.Marshal(r)
-	return p.with(func(v *vault.Vault) error { return putLimited(v, bucketPolicy, r.key(), b, 1000, "policy rules") })
+	return p.update(func(tx *vault.Tx) error {
+		return putLimited(tx, bucketPolicy, r.key(), b, maxPolicyRules, "policy rules")
+	})
 }
 
 // Disallow removes a rule from the allow-list.
 func (p *PrivateGraph) Disallow(r PolicyRule) error {
-	return p.with(func(v *vault.Vault) error {
-		if _, ok, err := v.Get(bucketPolicy, r.key()); err != nil {
-			return err
-		} else if !ok {
+	return p.update(func(tx *vault.Tx) error {
+		if _, ok := tx.Get(bucketPolicy, r.key()); !ok {
 			return fmt.Errorf("no rule lets %s read %q", r.Requester, r.Type)
 		}
-		return v.Delete(bucketPolicy, r.key())
+		tx.Delete(bucketPolicy, r.key())
+		return nil
 	})
 }
 
 // Policy returns the allow-list.
 func (p *PrivateGraph) Policy() ([]PolicyRule, error) {
+	all, err := p.values(bucketPolicy)
+	if err != nil {
+		return nil, err
+	}
 	var out []PolicyRule
-	err := p.with(func(v *vault.Vault) error {
-		all, err := v.List(bucketPolicy)
-		if err != nil {
-			return err
+	for k, val := range all {
+		var r PolicyRule
+		if err := json.Unmarshal(val, &r); err != nil {
+			return nil, fmt.Errorf("vault %s: policy rule %q: %w", p.path, k, err)
 		}
-		for k, val := range all {
-			var r PolicyRule
-			if err := json.Unmarshal(val, &r); err != nil {
-				return fmt.Errorf("vault %s: policy rule %q: %w", p.path, k, err)
-			}
-			out = append(out, r)
-		}
-		return nil
-	})
+		out = append(out, r)
+	}
 	sort.Slice(out, func(i, j int) bool { return out[i].key() < out[j].key() })
-	return out, err
+	return out, nil
 }
 
 // allowed reports whether the allow-list lets requester read edges of type t.
@@ -369,6 +429,8 @@ type relResponse struct {
 	Status string   `json:"status"` // ok, pending, granted, refused
 	Error  string   `json:"error,omitempty"`
 	Proofs [][]byte `json:"proofs,omitempty"`
+	// Truncated says that more proofs matched than fit in one answer.
+	Truncated bool `json:"truncated,omitempty"`
 }
 
 // Answers on RelationService.

@@ -155,7 +155,7 @@ func TestPrivateEdges(t *testing.T) {
 	ask := func(who *device, types ...string) <-chan answer {
 		ch := make(chan answer, 1)
 		go func() {
-			e, err := client.AskPrivate(ctx, h, who.key, srv.Addr, who.home, ann.key.ID(), types)
+			e, _, err := client.AskPrivate(ctx, h, who.key, srv.Addr, who.home, ann.key.ID(), types)
 			ch <- answer{e, err}
 		}()
 		return ch
@@ -186,9 +186,14 @@ func TestPrivateEdges(t *testing.T) {
 	if a := <-got; !errors.Is(a.err, client.ErrRefused) || !strings.Contains(a.err.Error(), "did not answer") {
 		t.Fatalf("unanswered ask = %v, want refused for lack of an answer", a.err)
 	}
-	// Types that match nothing are answered at once with nothing.
-	if a := <-ask(cid, "family/*"); a.err != nil || len(a.edges) != 0 {
-		t.Fatalf("ask for other types = %d edges, %v; want none", len(a.edges), a.err)
+	// Types that match nothing still wait for Ann: the answer does not
+	// tell Cid whether such edges exist.
+	got = ask(cid, "family/*")
+	if r := pending(); r.Edges != 0 {
+		t.Errorf("pending request for unmatched types = %+v, want 0 edges", r)
+	}
+	if a := <-got; !errors.Is(a.err, client.ErrRefused) {
+		t.Fatalf("ask for other types = %d edges, %v; want refused without an answer", len(a.edges), a.err)
 	}
 
 	// Ann grants and remembers: Cid gets the verified edge, and the next
@@ -231,5 +236,66 @@ func TestPrivateEdges(t *testing.T) {
 	forged[len(forged)-1] ^= 1
 	if err := client.Disclose(ctx, h, ann.key, srv.Addr, cid.key.ID(), [][]byte{forged}); !errors.Is(err, client.ErrRefused) {
 		t.Errorf("disclosure of a forged proof = %v, want refused", err)
+	}
+
+	// Ann revokes the edge on her device. Her answer to Cid (on the
+	// allow-list) carries the revocation, and so does a new disclosure to
+	// Dan: both replace the copies they kept.
+	if err := ann.graph().Revoke(ann.key, sc.ID()); err != nil {
+		t.Fatal(err)
+	}
+	if a := <-ask(cid); a.err != nil || len(a.edges) != 1 || !a.edges[0].Revoked {
+		t.Fatalf("ask after the revocation = %d edges, %v; want the revoked edge", len(a.edges), a.err)
+	}
+	revoked, err := ann.graph().EdgeProof(sc.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := client.Disclose(ctx, h, ann.key, srv.Addr, dan.key.ID(), [][]byte{revoked}); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []*device{cid, dan} {
+		kept, err := d.graph().Disclosed(time.Now())
+		if err != nil || len(kept) != 1 || !kept[0].Revoked {
+			t.Errorf("copy kept after the revocation = %v, %v; want it revoked", kept, err)
+		}
+	}
+	// The older, unrevoked proof does not replace the revoked copy.
+	if err := client.Disclose(ctx, h, ann.key, srv.Addr, dan.key.ID(), [][]byte{proof}); err != nil {
+		t.Fatal(err)
+	}
+	if kept, _ := dan.graph().Disclosed(time.Now()); len(kept) != 1 || !kept[0].Revoked {
+		t.Error("an older proof replaced the revoked copy")
+	}
+}
+
+// TestPrivateInboxShares: one issuer fills only its share of a device's
+// private inbox, and the refused proposal is forgotten on its side.
+func TestPrivateInboxShares(t *testing.T) {
+	srv := profileservertest.Start(t)
+	bob := startDevice(t, srv, "Bob", time.Second)
+	mallory := &device{key: profileservertest.NewKey(t), home: t.TempDir()}
+	h := profileservertest.ClientHost(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for i := range 6 {
+		sc, err := graph.SignCard(mallory.key, graph.Card{Type: "social/friend", Visibility: graph.VisibilityPrivate,
+			Recipient: bob.key.Public(), ValidTo: time.Now().AddDate(0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = client.ProposePrivate(ctx, h, mallory.key, srv.Addr, mallory.home, sc)
+		if i < 5 && err != nil {
+			t.Fatalf("proposal %d: %v", i, err)
+		}
+		if i == 5 && (!errors.Is(err, client.ErrRefused) || !strings.Contains(err.Error(), "waiting already")) {
+			t.Fatalf("proposal past the issuer's share = %v, want refused", err)
+		}
+	}
+	if in, _ := bob.graph().Incoming(); len(in) != 5 {
+		t.Errorf("Bob's private inbox = %d cards, want 5", len(in))
+	}
+	if out, _ := mallory.graph().Outgoing(); len(out) != 5 {
+		t.Errorf("the issuer keeps %d outgoing proposals, want the 5 delivered", len(out))
 	}
 }

@@ -25,10 +25,13 @@ import (
 const (
 	// AskTimeout is how long a request for private edges waits for the
 	// owner's decision when the allow-list does not cover it.
-	AskTimeout        = 60 * time.Second
-	maxRelConns       = 8 // private-graph requests served at once
-	maxPendingAsks    = 32
-	maxAsksPerRequest = 4 // pending asks of one requester
+	AskTimeout         = 60 * time.Second
+	relReadTimeout     = 10 * time.Second // to receive a request once connected
+	relWorkTimeout     = 30 * time.Second // to answer it, apart from waiting for the owner
+	maxRelConns        = 8                // private-graph requests being handled at once
+	maxRelConnsPerPeer = 2                // of them from one identity
+	maxPendingAsks     = 32
+	maxAsksPerRequest  = 4 // pending asks of one requester
 )
 
 // AskRequest is a request for private edges waiting for the owner.
@@ -43,13 +46,14 @@ type AskRequest struct {
 }
 
 type askDecision struct {
-	grant, remember bool
+	grant bool
 }
 
-// asks holds an agent's pending AskRequests.
+// asks holds an agent's pending AskRequests and its relation connections.
 type asks struct {
-	mu      sync.Mutex // guards pending
+	mu      sync.Mutex // guards the fields below
 	pending map[string]*AskRequest
+	conns   map[identity.ID]int // relation connections being handled, by peer
 }
 
 func (q *asks) add(r *AskRequest) error {
@@ -84,6 +88,28 @@ func (q *asks) remove(id string) {
 	q.mu.Unlock()
 }
 
+// enter counts a connection of peer, unless it has maxRelConnsPerPeer.
+func (q *asks) enter(peer identity.ID) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.conns[peer] >= maxRelConnsPerPeer {
+		return false
+	}
+	if q.conns == nil {
+		q.conns = make(map[identity.ID]int)
+	}
+	q.conns[peer]++
+	return true
+}
+
+func (q *asks) leave(peer identity.ID) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.conns[peer]--; q.conns[peer] <= 0 {
+		delete(q.conns, peer)
+	}
+}
+
 // Pending returns the requests for private edges waiting for the owner.
 func (a *Agent) Pending() []AskRequest {
 	a.asks.mu.Lock()
@@ -96,28 +122,33 @@ func (a *Agent) Pending() []AskRequest {
 	return out
 }
 
-// Decide answers a pending request: grant or refuse; remember adds the
-// requester and its types to the allow-list.
+// ErrNoRequest reports a decision on a request that is not pending.
+var ErrNoRequest = errors.New("no such pending request")
+
+// Decide answers a pending request: grant or refuse. The requester has the
+// answer at once; remember then adds the requester and its types to the
+// allow-list (an error saving that rule does not undo the grant).
 func (a *Agent) Decide(id string, grant, remember bool) error {
 	a.asks.mu.Lock()
 	r := a.asks.pending[id]
 	delete(a.asks.pending, id)
 	a.asks.mu.Unlock()
 	if r == nil {
-		return fmt.Errorf("no pending request %q (answered already, or the requester gave up)", id)
+		return fmt.Errorf("%w %q (answered already, or the requester gave up)", ErrNoRequest, id)
 	}
-	if grant && remember {
-		types := r.Types
-		if len(types) == 0 {
-			types = []string{"*"}
-		}
-		for _, t := range types {
-			if err := a.PrivateGraph().Allow(PolicyRule{Requester: r.Requester.String(), Type: t}); err != nil {
-				return err
-			}
+	r.decide <- askDecision{grant: grant}
+	if !grant || !remember {
+		return nil
+	}
+	types := r.Types
+	if len(types) == 0 {
+		types = []string{"*"}
+	}
+	for _, t := range types {
+		if err := a.PrivateGraph().Allow(PolicyRule{Requester: r.Requester.String(), Type: t}); err != nil {
+			return fmt.Errorf("granted, but the allow-list was not changed: %w", err)
 		}
 	}
-	r.decide <- askDecision{grant: grant, remember: remember}
 	return nil
 }
 
@@ -129,6 +160,10 @@ func (a *Agent) PrivateGraph() *PrivateGraph { return OpenPrivateGraph(a.cfg.Hom
 // of the agent's own proposals, requests to read its private edges (decided
 // by its allow-list, else by its owner through Pending and Decide) and
 // disclosures of edges to it. It waits for the agent to come online.
+//
+// At most maxRelConns requests are handled at once, maxRelConnsPerPeer of
+// them from one identity; a request waiting for the owner gives up its
+// slot, and ends when the requester hangs up.
 func (a *Agent) ServeRelations(ctx context.Context) error {
 	if err := a.WaitOnline(ctx); err != nil {
 		return nil
@@ -146,28 +181,55 @@ func (a *Agent) ServeRelations(ctx context.Context) error {
 		if err != nil {
 			return nil
 		}
+		peer := pc.PeerID()
 		select {
 		case sem <- struct{}{}:
 		default:
 			pc.Close()
 			continue
 		}
+		if !a.asks.enter(peer) {
+			<-sem
+			pc.Close()
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer func() { <-sem }()
+			defer a.asks.leave(peer)
+			var once sync.Once
+			release := func() { once.Do(func() { <-sem }) }
+			defer release()
+			stop := context.AfterFunc(ctx, func() { pc.Close() })
+			defer stop()
 			defer pc.Close()
-			pc.SetDeadline(time.Now().Add(a.cfg.AskTimeout + 30*time.Second))
+			pc.SetDeadline(time.Now().Add(relReadTimeout))
 			var req relRequest
 			if err := readFrame(pc, &req); err != nil {
-				a.log.Debug("private graph request unreadable", "peer", pc.PeerID().Short(), "err", err)
+				a.log.Debug("private graph request unreadable", "peer", peer.Short(), "err", err)
 				return
 			}
-			resp := a.answerRelation(ctx, pc.PeerID(), &req)
+			// The requester sends nothing more: a read that ends means it
+			// hung up, which ends a wait for the owner.
+			pc.SetDeadline(time.Time{})
+			gone := make(chan struct{})
+			go func() {
+				var b [1]byte
+				pc.Read(b[:])
+				close(gone)
+			}()
+			defer func() {
+				pc.Close()
+				<-gone
+			}()
+			resp := a.answerRelation(ctx, peer, &req, gone, release)
 			if resp.Error != "" {
-				a.log.Info("private graph request refused", "peer", pc.PeerID().Short(), "op", req.Op, "why", resp.Error)
+				a.log.Info("private graph request refused", "peer", peer.Short(), "op", req.Op, "why", resp.Error)
 			}
-			writeFrame(pc, resp)
+			pc.SetWriteDeadline(time.Now().Add(relWorkTimeout))
+			if err := writeFrame(pc, resp); err != nil {
+				a.log.Warn("private graph answer not sent", "peer", peer.Short(), "op", req.Op, "err", err)
+			}
 		}()
 	}
 }
@@ -176,15 +238,16 @@ func refused(format string, args ...any) *relResponse {
 	return &relResponse{Status: relRefused, Error: fmt.Sprintf(format, args...)}
 }
 
-// answerRelation handles one request of the authenticated identity peer.
-func (a *Agent) answerRelation(ctx context.Context, peer identity.ID, req *relRequest) *relResponse {
+// answerRelation handles one request of the authenticated identity peer;
+// gone closes when peer hangs up, release gives up the request's slot.
+func (a *Agent) answerRelation(ctx context.Context, peer identity.ID, req *relRequest, gone <-chan struct{}, release func()) *relResponse {
 	switch req.Op {
 	case "propose":
 		return a.receiveProposal(peer, req)
 	case "accept":
 		return a.receiveAcceptance(peer, req)
 	case "ask":
-		return a.answerAsk(ctx, peer, req)
+		return a.answerAsk(ctx, peer, req, gone, release)
 	case "disclose":
 		return a.receiveDisclosure(peer, req)
 	}
@@ -193,6 +256,7 @@ func (a *Agent) answerRelation(ctx context.Context, peer identity.ID, req *relRe
 
 func (a *Agent) receiveProposal(peer identity.ID, req *relRequest) *relResponse {
 	sc, err := graph.OpenCard(req.Card, req.CardSig, nil)
+	now := time.Now()
 	switch {
 	case err != nil:
 		return refused("card: %v", err)
@@ -202,11 +266,28 @@ func (a *Agent) receiveProposal(peer identity.ID, req *relRequest) *relResponse 
 		return refused("card: its recipient is %s, not %s", sc.Card.RecipientID().Short(), a.id.Short())
 	case sc.Card.IssuerID() != peer:
 		return refused("card: its issuer is %s, but %s is calling", sc.Card.IssuerID().Short(), peer.Short())
-	case time.Now().After(sc.Card.ValidTo):
+	case now.After(sc.Card.ValidTo):
 		return refused("card: expired on %s", sc.Card.ValidTo.UTC().Format(time.DateOnly))
 	}
-	err = a.PrivateGraph().with(func(v *vault.Vault) error {
-		return putLimited(v, bucketIn, sc.ID().String(), encodeCard(sc), maxPrivateInbox, "private proposals waiting")
+	err = a.PrivateGraph().update(func(tx *vault.Tx) error {
+		// Expired proposals make room; one issuer fills only its share.
+		var expired []string
+		fromPeer := 0
+		tx.Range(bucketIn, func(k string, v []byte) bool {
+			if c, err := decodeCard(v); err != nil || now.After(c.Card.ValidTo) {
+				expired = append(expired, k)
+			} else if c.Card.IssuerID() == peer {
+				fromPeer++
+			}
+			return true
+		})
+		for _, k := range expired {
+			tx.Delete(bucketIn, k)
+		}
+		if _, ok := tx.Get(bucketIn, sc.ID().String()); !ok && fromPeer >= maxInboxPerIssuer {
+			return fmt.Errorf("%d of your proposals are waiting already", fromPeer)
+		}
+		return putLimited(tx, bucketIn, sc.ID().String(), encodeCard(sc), maxPrivateInbox, "private proposals waiting")
 	})
 	if err != nil {
 		return refused("%v", err)
@@ -236,16 +317,15 @@ func (a *Agent) receiveAcceptance(peer identity.ID, req *relRequest) *relRespons
 		return refused("%v", err)
 	}
 	id := sc.ID().String()
-	err = a.PrivateGraph().with(func(v *vault.Vault) error {
-		if _, ok, err := v.Get(bucketOut, id); err != nil {
-			return err
-		} else if !ok {
+	err = a.PrivateGraph().update(func(tx *vault.Tx) error {
+		if _, ok := tx.Get(bucketOut, id); !ok {
 			return fmt.Errorf("card %s: no proposal of it is waiting (accepted already, or never proposed from this device)", id[:12])
 		}
-		if err := putLimited(v, bucketEdges, id, proof, maxPrivateEdges, "private edges"); err != nil {
+		if err := putLimited(tx, bucketEdges, id, proof, maxPrivateEdges, "private edges"); err != nil {
 			return err
 		}
-		return v.Delete(bucketOut, id)
+		tx.Delete(bucketOut, id)
+		return nil
 	})
 	if err != nil {
 		return refused("%v", err)
@@ -255,8 +335,12 @@ func (a *Agent) receiveAcceptance(peer identity.ID, req *relRequest) *relRespons
 }
 
 // answerAsk gives the requester the private edges of the asked types that
-// the allow-list covers, and asks the owner about the rest.
-func (a *Agent) answerAsk(ctx context.Context, peer identity.ID, req *relRequest) *relResponse {
+// the allow-list covers, and asks the owner about the rest. Revoked and
+// expired edges are answered too, so that copies shown earlier learn of
+// it. A requester the allow-list does not name at all waits for the owner
+// even when nothing matches, so the answer does not tell whether edges
+// exist.
+func (a *Agent) answerAsk(ctx context.Context, peer identity.ID, req *relRequest, gone <-chan struct{}, release func()) *relResponse {
 	if len(req.Types) > maxAskTypes {
 		return refused("types: %d, at most %d", len(req.Types), maxAskTypes)
 	}
@@ -278,9 +362,13 @@ func (a *Agent) answerAsk(ctx context.Context, peer identity.ID, req *relRequest
 	if err != nil {
 		return refused("the owner's policy is unreadable")
 	}
+	named := false
+	for _, r := range rules {
+		named = named || r.Requester == "*" || r.Requester == peer.String()
+	}
 	var free, ask [][]byte
 	for _, st := range edges {
-		if st.Status != graph.EdgeValid || !matchAny(pats, st.Edge.Card.Card.Type) {
+		if st.Status == graph.EdgeNotYetValid || !matchAny(pats, st.Edge.Card.Card.Type) {
 			continue
 		}
 		b, err := graph.EncodeProof(st.Proof())
@@ -293,33 +381,51 @@ func (a *Agent) answerAsk(ctx context.Context, peer identity.ID, req *relRequest
 			ask = append(ask, b)
 		}
 	}
-	if len(ask) == 0 {
-		return &relResponse{Status: relGranted, Proofs: free}
+	if len(ask) == 0 && named {
+		return granted(free)
 	}
 	r := &AskRequest{Requester: peer, Types: req.Types, Edges: len(ask), At: time.Now().UTC()}
 	if err := a.asks.add(r); err != nil {
 		return refused("%v", err)
 	}
 	defer a.asks.remove(r.ID)
-	a.log.Info("private edges requested: answer with `iop rel grant` or `iop rel deny`", "request", r.ID, "requester", peer.Short(), "types", req.Types, "edges", len(ask))
+	release() // waiting for the owner holds no slot
+	a.log.Info("private edges requested: answer with `iop rel grant` or `iop rel deny`", "request", r.ID, "requester", peer.Short(), "types", req.Types)
 	t := time.NewTimer(a.cfg.AskTimeout)
 	defer t.Stop()
 	select {
 	case d := <-r.decide:
 		if d.grant {
-			return &relResponse{Status: relGranted, Proofs: append(free, ask...)}
+			return granted(append(free, ask...))
+		}
+		if len(free) == 0 {
+			return refused("the owner refused")
 		}
 	case <-t.C:
 		if len(free) == 0 {
 			return refused("the owner did not answer within %s", a.cfg.AskTimeout)
 		}
+	case <-gone:
+		return refused("the requester hung up")
 	case <-ctx.Done():
 		return refused("the owner's agent is stopping")
 	}
-	if len(free) == 0 {
-		return refused("the owner refused")
+	return granted(free)
+}
+
+// granted answers proofs, as many as fit in a frame.
+func granted(proofs [][]byte) *relResponse {
+	resp := &relResponse{Status: relGranted}
+	size := 0
+	for _, p := range proofs {
+		size += len(p)*4/3 + 8 // base64 in JSON
+		if size > maxRelFrame-64<<10 {
+			resp.Truncated = true
+			break
+		}
+		resp.Proofs = append(resp.Proofs, p)
 	}
-	return &relResponse{Status: relGranted, Proofs: free}
+	return resp
 }
 
 func matchAny(pats []search.Wildcard, t string) bool {
@@ -334,11 +440,17 @@ func matchAny(pats []search.Wildcard, t string) bool {
 	return false
 }
 
-// receiveDisclosure keeps edges the caller discloses: each must verify,
-// be valid now and have the caller as a party.
+// receiveDisclosure keeps edges the caller shows: each must verify, have
+// the caller as a party and be valid or revoked (a revocation replaces a
+// copy kept earlier).
 func (a *Agent) receiveDisclosure(peer identity.ID, req *relRequest) *relResponse {
 	if len(req.Proofs) == 0 || len(req.Proofs) > maxDisclose {
 		return refused("proofs: %d, want 1 to %d", len(req.Proofs), maxDisclose)
+	}
+	for i, p := range req.Proofs {
+		if len(p) > maxDisclosedProof {
+			return refused("proof %d: %d bytes, at most %d", i, len(p), maxDisclosedProof)
+		}
 	}
 	states, errs := graph.VerifyProofs(req.Proofs, time.Now(), 2)
 	for i, st := range states {
@@ -349,23 +461,27 @@ func (a *Agent) receiveDisclosure(peer identity.ID, req *relRequest) *relRespons
 		if c.IssuerID() != peer && c.RecipientID() != peer {
 			return refused("proof %d: %s is not a party of edge %s", i, peer.Short(), st.Edge.ID().String()[:12])
 		}
-		if st.Status != graph.EdgeValid {
+		if st.Status != graph.EdgeValid && st.Status != graph.EdgeRevoked {
 			return refused("proof %d: %v", i, st.Err())
 		}
 	}
-	if err := a.PrivateGraph().addDisclosed(states); err != nil {
+	if err := a.PrivateGraph().addDisclosed(peer, states); err != nil {
 		return refused("%v", err)
 	}
 	a.log.Info("edges disclosed to this identity", "by", peer.Short(), "edges", len(states))
 	return &relResponse{Status: relOK}
 }
 
+// errUnreached reports a device that could not be called: the request was
+// not delivered.
+var errUnreached = errors.New("cannot reach")
+
 // relCall sends one private-graph request to identity id's agent and
 // returns its answer; refusals are errors matching ErrRefused.
 func relCall(ctx context.Context, h host.Host, key *identity.Key, via peer.AddrInfo, id identity.ID, req *relRequest) (*relResponse, error) {
 	pc, err := DialService(ctx, h, key, via, id, RelationService, DialOptions{DisableICE: true})
 	if err != nil {
-		return nil, fmt.Errorf("reach %s's device: %w", id.Short(), err)
+		return nil, fmt.Errorf("%w %s's device: %w", errUnreached, id.Short(), err)
 	}
 	defer pc.Close()
 	if dl, ok := ctx.Deadline(); ok {
@@ -394,17 +510,22 @@ func ProposePrivate(ctx context.Context, h host.Host, key *identity.Key, via pee
 	}
 	pg := OpenPrivateGraph(home, key)
 	id := sc.ID().String()
-	err := pg.with(func(v *vault.Vault) error {
-		return putLimited(v, bucketOut, id, encodeCard(sc), maxPrivateEdges, "private proposals")
+	err := pg.update(func(tx *vault.Tx) error {
+		return putLimited(tx, bucketOut, id, encodeCard(sc), maxPrivateEdges, "private proposals")
 	})
 	if err != nil {
 		return err
 	}
-	if _, err := relCall(ctx, h, key, via, sc.Card.RecipientID(), &relRequest{Op: "propose", Card: sc.Raw, CardSig: sc.Signature}); err != nil {
-		pg.with(func(v *vault.Vault) error { return v.Delete(bucketOut, id) })
-		return err
+	_, err = relCall(ctx, h, key, via, sc.Card.RecipientID(), &relRequest{Op: "propose", Card: sc.Raw, CardSig: sc.Signature})
+	if errors.Is(err, ErrRefused) || errors.Is(err, errUnreached) {
+		// Surely not kept by the recipient: forget it. After other errors
+		// the recipient may have it, and its acceptance must find it here.
+		pg.update(func(tx *vault.Tx) error {
+			tx.Delete(bucketOut, id)
+			return nil
+		})
 	}
-	return nil
+	return err
 }
 
 // AcceptPrivate accepts a private proposal waiting in key's private graph:
@@ -424,26 +545,31 @@ func AcceptPrivate(ctx context.Context, h host.Host, key *identity.Key, via peer
 
 // AskPrivate asks identity owner's device for its private edges of the
 // given types (wildcards; none for all). The owner's allow-list or the
-// owner decides. The edges returned are verified, valid now and issued by
-// owner; they are also kept in key's private graph as disclosed edges.
-func AskPrivate(ctx context.Context, h host.Host, key *identity.Key, via peer.AddrInfo, home string, owner identity.ID, types []string) ([]*graph.EdgeState, error) {
+// owner decides. The edges returned are verified, private and issued by
+// owner, valid or revoked (a revocation of an edge shown earlier); they are
+// kept in key's private graph as disclosed edges. truncated says the owner
+// had more than fit in one answer.
+func AskPrivate(ctx context.Context, h host.Host, key *identity.Key, via peer.AddrInfo, home string, owner identity.ID, types []string) (edges []*graph.EdgeState, truncated bool, err error) {
 	resp, err := relCall(ctx, h, key, via, owner, &relRequest{Op: "ask", Types: types})
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if len(resp.Proofs) == 0 {
-		return nil, nil
+		return nil, resp.Truncated, nil
 	}
-	states, errs := graph.VerifyProofs(resp.Proofs, time.Now(), 2)
+	states, errs := graph.VerifyProofs(resp.Proofs, time.Now(), 0)
 	for i, st := range states {
-		if errs[i] != nil {
-			return nil, fmt.Errorf("%w: proof %d from %s: %v", ErrBadServer, i, owner.Short(), errs[i])
-		}
-		if st.Edge.Card.Card.IssuerID() != owner {
-			return nil, fmt.Errorf("%w: proof %d from %s is of an edge issued by %s", ErrBadServer, i, owner.Short(), st.Edge.Card.Card.IssuerID().Short())
+		c := &st.Edge.Card.Card
+		switch {
+		case errs[i] != nil:
+			return nil, false, fmt.Errorf("%w: proof %d from %s: %v", ErrBadServer, i, owner.Short(), errs[i])
+		case c.IssuerID() != owner:
+			return nil, false, fmt.Errorf("%w: proof %d from %s is of an edge issued by %s", ErrBadServer, i, owner.Short(), c.IssuerID().Short())
+		case c.Visibility != graph.VisibilityPrivate:
+			return nil, false, fmt.Errorf("%w: proof %d from %s is of a public edge", ErrBadServer, i, owner.Short())
 		}
 	}
-	return states, OpenPrivateGraph(home, key).addDisclosed(states)
+	return states, resp.Truncated, OpenPrivateGraph(home, key).addDisclosed(owner, states)
 }
 
 // Disclose shows edges (encoded proofs in which key's identity is a party)
@@ -466,7 +592,10 @@ func registerRelationAPI(handle func(string, func(*Agent, http.ResponseWriter, *
 		if !readJSON(w, r, &d) {
 			return
 		}
-		if err := a.Decide(r.PathValue("id"), d.Grant, d.Remember); err != nil {
+		if err := a.Decide(r.PathValue("id"), d.Grant, d.Remember); errors.Is(err, ErrNoRequest) {
+			writeJSON(w, http.StatusNotFound, apiError{Error: err.Error()})
+			return
+		} else if err != nil {
 			writeError(w, err)
 			return
 		}

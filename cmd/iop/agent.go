@@ -135,7 +135,11 @@ identities they choose theirs with --as.`,
 		Short: "Show the running agent's state",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := g.local().Status(cmd.Context())
+			lc, err := g.local()
+			if err != nil {
+				return err
+			}
+			s, err := lc.Status(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -156,7 +160,11 @@ identities they choose theirs with --as.`,
 		Short: "End the identity's hosting (optionally --redirect to its new server's ID) and stop the agent",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := g.local().CancelHosting(cmd.Context(), redirect)
+			lc, err := g.local()
+			if err != nil {
+				return err
+			}
+			s, err := lc.CancelHosting(cmd.Context(), redirect)
 			if err != nil {
 				return err
 			}

@@ -28,7 +28,11 @@ func serviceCmd(g *globals) *cobra.Command {
 		Short: "Enable application services: other identities may call them while the agent is online",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := g.local().AddServices(cmd.Context(), args...)
+			lc, err := g.local()
+			if err != nil {
+				return err
+			}
+			s, err := lc.AddServices(cmd.Context(), args...)
 			if err != nil {
 				return err
 			}
@@ -40,7 +44,11 @@ func serviceCmd(g *globals) *cobra.Command {
 		Short: "Disable an application service",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := g.local().RemoveService(cmd.Context(), args[0])
+			lc, err := g.local()
+			if err != nil {
+				return err
+			}
+			s, err := lc.RemoveService(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
@@ -52,7 +60,11 @@ func serviceCmd(g *globals) *cobra.Command {
 		Short: "List the enabled application services",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := g.local().Status(cmd.Context())
+			lc, err := g.local()
+			if err != nil {
+				return err
+			}
+			s, err := lc.Status(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -81,7 +93,10 @@ and the path carrying the bytes.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			lc := g.local()
+			lc, err := g.local()
+			if err != nil {
+				return err
+			}
 			l, err := lc.Listen(ctx, args[0])
 			if err != nil {
 				return err
@@ -342,7 +357,10 @@ until the caller leaves or it is interrupted (Ctrl-C).`,
 					}
 				}()
 			} else {
-				lc := g.local()
+				lc, err := g.local()
+				if err != nil {
+					return err
+				}
 				l, err := lc.Listen(ctx, "chat")
 				if err != nil {
 					return err

@@ -167,15 +167,17 @@ func (g *globals) loadKey(which string) (*identity.Key, error) {
 }
 
 // local is a client of the home's running agent, acting for the identity
-// --as names; without --as, for the agent's only identity.
-func (g *globals) local() *client.LocalClient {
-	lc := client.NewLocalClient(g.home)
-	if g.as != "" {
-		if _, e, err := g.resolve(g.as); err == nil {
-			lc = lc.As(e.ID)
+// --as names, else the home's default: the same identity the commands
+// that use keys act for.
+func (g *globals) local() (*client.LocalClient, error) {
+	_, e, err := g.resolve(g.as)
+	if err != nil {
+		if errors.Is(err, identity.ErrNotFound) && g.as == "" {
+			return nil, fmt.Errorf("no identity in %s: create one with `iop id new --home %s`", g.home, g.home)
 		}
+		return nil, fmt.Errorf("--as: %w", err)
 	}
-	return lc
+	return client.NewLocalClient(g.home).As(e.ID), nil
 }
 
 // envServer is the default node address from IOP_SERVER.

@@ -52,7 +52,11 @@ func profileCmd(g *globals) *cobra.Command {
 				}
 			}
 			ch.ClearImage, ch.NoPropagation = clearImage, noProp
-			v, err := g.local().SetProfile(cmd.Context(), ch)
+			lc, err := g.local()
+			if err != nil {
+				return err
+			}
+			v, err := lc.SetProfile(cmd.Context(), ch)
 			if err != nil {
 				return err
 			}

@@ -21,9 +21,13 @@ import (
 
 // publicEdges reads the public edges of id from its hosting server (found
 // through via) and, when that server cannot be reached, from what it last
-// published in the content address network, saying so on warn.
+// published in the content address network, saying so on warn. An
+// identity no longer hosted has no public edges to read.
 func publicEdges(ctx context.Context, via peer.AddrInfo, id identity.ID, opt client.RelationOptions, warn io.Writer) ([]*graph.EdgeState, error) {
 	c, done, err := dialHosting(ctx, via, id)
+	if errors.Is(err, client.ErrNotHosted) {
+		return nil, err
+	}
 	if err == nil {
 		defer done()
 		var edges []*graph.EdgeState
@@ -142,7 +146,9 @@ func relDiscloseCmd(g *globals) *cobra.Command {
 			if st == nil {
 				return fmt.Errorf("edge %s: no private edge of this identity matches (see `iop rel list`)", args[0])
 			}
-			if err := st.Err(); err != nil {
+			// A revoked edge may be shown: the revocation replaces the copy
+			// the other side kept.
+			if err := st.Err(); err != nil && !st.Revoked {
 				return fmt.Errorf("edge %s cannot be disclosed: %w", args[0], err)
 			}
 			proof, err := graph.EncodeProof(st.Proof())
@@ -186,12 +192,16 @@ func relAskCmd(g *globals) *cobra.Command {
 			defer cancel()
 			fmt.Fprintf(g.stderr, "asking %s's device; its owner may have to decide (up to %s)\n", owner.Short(), client.AskTimeout)
 			var edges []*graph.EdgeState
+			var truncated bool
 			err = g.withPeers(ctx, server, key, func(h host.Host, via peer.AddrInfo) error {
-				edges, err = client.AskPrivate(ctx, h, key, via, g.home, owner, types)
+				edges, truncated, err = client.AskPrivate(ctx, h, key, via, g.home, owner, types)
 				return err
 			})
 			if err != nil {
 				return err
+			}
+			if truncated {
+				fmt.Fprintf(g.stderr, "%s has more edges than fit in one answer: ask for fewer types\n", owner.Short())
 			}
 			return g.printEdges(edges)
 		},
@@ -207,7 +217,11 @@ func relRequestsCmd(g *globals) *cobra.Command {
 		Short: "Requests for this identity's private edges waiting for its owner (answer with grant or deny)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			reqs, err := g.local().RelationRequests(cmd.Context())
+			lc, err := g.local()
+			if err != nil {
+				return err
+			}
+			reqs, err := lc.RelationRequests(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -238,7 +252,11 @@ func relDecideCmd(g *globals, grant bool) *cobra.Command {
 		Short: short,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := g.local().DecideRelationRequest(cmd.Context(), args[0], grant, remember); err != nil {
+			lc, err := g.local()
+			if err != nil {
+				return err
+			}
+			if err := lc.DecideRelationRequest(cmd.Context(), args[0], grant, remember); err != nil {
 				return err
 			}
 			word := "refused"

@@ -208,9 +208,8 @@ func checkName(what, s string) error {
 	return nil
 }
 
-// Put sets the value of key in bucket. The change is durable when Put
-// returns; on error the vault is unchanged.
-func (v *Vault) Put(bucket, key string, value []byte) error {
+// checkEntry checks a bucket name, key and value against the limits.
+func checkEntry(bucket, key string, value []byte) error {
 	if err := checkName("bucket name", bucket); err != nil {
 		return err
 	}
@@ -219,6 +218,15 @@ func (v *Vault) Put(bucket, key string, value []byte) error {
 	}
 	if len(value) > MaxValueLen {
 		return fmt.Errorf("vault: value of %d bytes over the limit of %d: %w", len(value), MaxValueLen, ErrTooLarge)
+	}
+	return nil
+}
+
+// Put sets the value of key in bucket. The change is durable when Put
+// returns; on error the vault is unchanged.
+func (v *Vault) Put(bucket, key string, value []byte) error {
+	if err := checkEntry(bucket, key, value); err != nil {
+		return err
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -415,4 +423,96 @@ func (d *decoder) bytes(limit int) []byte {
 	s := d.b[:n]
 	d.b = d.b[n:]
 	return s
+}
+
+// Tx is a view of the vault's content inside Update: its changes are
+// written together, once, when Update's function returns nil.
+type Tx struct {
+	buckets map[string]map[string][]byte
+	copied  map[string]bool // buckets already copied for writing
+	dirty   bool
+}
+
+// Get returns the value of key in bucket (not a copy: do not modify it).
+func (tx *Tx) Get(bucket, key string) ([]byte, bool) {
+	val, ok := tx.buckets[bucket][key]
+	return val, ok
+}
+
+// Len is the number of entries in bucket.
+func (tx *Tx) Len(bucket string) int { return len(tx.buckets[bucket]) }
+
+// Range calls fn for every entry of bucket until it returns false; values
+// are not copies.
+func (tx *Tx) Range(bucket string, fn func(key string, value []byte) bool) {
+	for k, val := range tx.buckets[bucket] {
+		if !fn(k, val) {
+			return
+		}
+	}
+}
+
+func (tx *Tx) writable(bucket string) map[string][]byte {
+	b := tx.buckets[bucket]
+	if !tx.copied[bucket] {
+		nb := make(map[string][]byte, len(b)+1)
+		for k, val := range b {
+			nb[k] = val
+		}
+		tx.buckets[bucket], b = nb, nb
+		tx.copied[bucket] = true
+	}
+	return b
+}
+
+// Put sets the value of key in bucket.
+func (tx *Tx) Put(bucket, key string, value []byte) error {
+	if err := checkEntry(bucket, key, value); err != nil {
+		return err
+	}
+	tx.writable(bucket)[key] = bytes.Clone(value)
+	tx.dirty = true
+	return nil
+}
+
+// Delete removes key from bucket.
+func (tx *Tx) Delete(bucket, key string) {
+	if _, ok := tx.buckets[bucket][key]; !ok {
+		return
+	}
+	b := tx.writable(bucket)
+	delete(b, key)
+	if len(b) == 0 {
+		delete(tx.buckets, bucket)
+		delete(tx.copied, bucket)
+	}
+	tx.dirty = true
+}
+
+// Update runs fn on the vault's content and, when fn returns nil and
+// changed something, writes every change durably at once. When fn or the
+// write fails the vault is unchanged.
+func (v *Vault) Update(fn func(tx *Tx) error) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.lock == nil {
+		return ErrClosed
+	}
+	tx := &Tx{buckets: make(map[string]map[string][]byte, len(v.buckets)), copied: make(map[string]bool)}
+	for name, b := range v.buckets {
+		tx.buckets[name] = b
+	}
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if !tx.dirty {
+		return nil
+	}
+	old := v.buckets
+	v.buckets = tx.buckets
+	if err := v.writeLocked(false); err != nil {
+		v.buckets = old
+		return err
+	}
+	return nil
 }

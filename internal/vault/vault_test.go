@@ -477,3 +477,60 @@ func TestDecodeRejects(t *testing.T) {
 		}
 	}
 }
+
+// TestUpdate: the changes of one Update are written together and survive
+// a reopen; an Update whose function fails, or whose content would be too
+// large, changes nothing, in memory or on disk.
+func TestUpdate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v")
+	secret := bytes.Repeat([]byte{7}, SecretSize)
+	v, err := Open(path, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Put("a", "keep", []byte("1")); err != nil {
+		t.Fatal(err)
+	}
+	err = v.Update(func(tx *Tx) error {
+		if err := tx.Put("a", "x", []byte("2")); err != nil {
+			return err
+		}
+		if err := tx.Put("b", "y", []byte("3")); err != nil {
+			return err
+		}
+		tx.Delete("a", "keep")
+		if _, ok := tx.Get("a", "keep"); ok || tx.Len("a") != 1 {
+			t.Errorf("inside Update: deleted key still there, or %d entries in a", tx.Len("a"))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fail := errors.New("changed my mind")
+	if err := v.Update(func(tx *Tx) error {
+		tx.Delete("b", "y")
+		tx.Put("a", "z", []byte("4"))
+		return fail
+	}); !errors.Is(err, fail) {
+		t.Fatalf("failing Update = %v", err)
+	}
+	v.maxSize = 10
+	if err := v.Update(func(tx *Tx) error { return tx.Put("c", "big", bytes.Repeat([]byte{1}, 100)) }); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("Update over the size limit = %v", err)
+	}
+	v.Close()
+	v, err = Open(path, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	for _, c := range []struct {
+		bucket, key string
+		want        bool
+	}{{"a", "keep", false}, {"a", "x", true}, {"b", "y", true}, {"a", "z", false}, {"c", "big", false}} {
+		if _, ok, err := v.Get(c.bucket, c.key); err != nil || ok != c.want {
+			t.Errorf("after reopen %s/%s present = %v, %v; want %v", c.bucket, c.key, ok, err, c.want)
+		}
+	}
+}

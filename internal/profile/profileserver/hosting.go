@@ -141,8 +141,12 @@ func (ss *session) cancelHosting(req *wirepb.Request) (*wirepb.Response, error) 
 	}
 	err := s.store.put(ss.clientID, rec, imageUpdate{graph.ProfileImage, nil}, imageUpdate{graph.ThumbnailImage, nil})
 	if err == nil {
-		// Its public edges and pending proposals end with the hosting.
-		err = s.store.deleteRelations(ss.clientID)
+		// Its public edges and pending proposals end with the hosting. If
+		// this fails they stay hidden (stored under the old agreement) and
+		// go with the identity's next relation write.
+		if derr := s.store.deleteRelations(ss.clientID); derr != nil {
+			s.log.Warn("delete relations of a cancelled identity", "identity", ss.clientID.Short(), "err", derr)
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -161,10 +165,9 @@ func (ss *session) cancelHosting(req *wirepb.Request) (*wirepb.Response, error) 
 		// The hosting pointer is no longer republished and expires.
 		s.cfg.Directory.Forget(ss.clientID)
 	}
-	if s.cfg.Relations != nil {
-		// Its pages are no longer republished and expire.
-		s.cfg.Relations.ForgetRelations(ss.clientID)
-	}
+	// Its pages are no longer republished and expire: a publication in
+	// flight runs once more, finds the identity gone and forgets them.
+	s.relationsChangedLocked(ss.clientID)
 	s.index.Delete(ss.clientID)
 	ss.services = nil
 	ss.state = stateVerified

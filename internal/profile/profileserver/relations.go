@@ -266,7 +266,8 @@ func hostingTag(h *hosted) []byte {
 	return sum[:8]
 }
 
-// purgeStale deletes the edges of id not stored under hosting tag tag.
+// purgeStale deletes the edges of id not stored under hosting tag tag,
+// remembering the revoked ones.
 func purgeStale(b *bbolt.Bucket, id identity.ID, tag []byte) error {
 	var stale [][]byte
 	c := b.Cursor()
@@ -279,8 +280,39 @@ func purgeStale(b *bbolt.Bucket, id identity.ID, tag []byte) error {
 			stale = append(stale, bytes.Clone(k))
 		}
 	}
+	if len(stale) == 0 {
+		return nil
+	}
+	if err := rememberAllRevoked(b.Tx(), b, id, func(rel *wirepb.StoredRelation) bool { return !bytes.Equal(rel.Hosting, tag) }); err != nil {
+		return err
+	}
 	for _, k := range stale {
 		if err := b.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// rememberAllRevoked keeps the proofs of id's revoked edges (those which
+// also pass which, when set) in bucketRevoked, beyond any limit: they are
+// about to be deleted and their revocations must outlive them.
+func rememberAllRevoked(tx *bbolt.Tx, b *bbolt.Bucket, id identity.ID, which func(*wirepb.StoredRelation) bool) error {
+	type kept struct{ cardID, proof []byte }
+	var revoked []kept
+	c := b.Cursor()
+	for k, v := c.Seek(id[:]); k != nil && bytes.HasPrefix(k, id[:]); k, v = c.Next() {
+		var rel wirepb.StoredRelation
+		if err := proto.Unmarshal(v, &rel); err != nil {
+			return fmt.Errorf("stored relation %x: %w", k, err)
+		}
+		if rel.Revoked && (which == nil || which(&rel)) {
+			revoked = append(revoked, kept{bytes.Clone(rel.CardId), bytes.Clone(rel.Proof)})
+		}
+	}
+	rb := tx.Bucket(bucketRevoked)
+	for _, r := range revoked {
+		if err := rb.Put(revokedKey(id, r.cardID), r.proof); err != nil {
 			return err
 		}
 	}

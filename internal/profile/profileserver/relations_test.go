@@ -639,4 +639,19 @@ func TestRelationsNewHosting(t *testing.T) {
 	wantStatus(t, c.RemoveRelatedIdentity(ctx, []byte("a")), wirepb.Status_NOT_FOUND, "")
 	wantOK(t, c.AddRelatedIdentity(ctx, sc, acc))
 	wantRelated(t, observer, recipient.ID(), client.RelationOptions{}, "a")
+
+	// A revocation outlives the hosting: cancelled, hosted again and the
+	// card stored again, the edge stays revoked.
+	rec, err := graph.SignRevocation(issuer, sc, 1, time.Time{})
+	wantOK(t, err)
+	_, err = observer.AddEdgeRecord(ctx, recipient.ID(), rec)
+	wantOK(t, err)
+	wantOK(t, c.CancelHosting(ctx, nil))
+	c = srv.Customer(t, recipient, "person")
+	wantOK(t, c.AddRelatedIdentity(ctx, sc, acc))
+	wantRelated(t, observer, recipient.ID(), client.RelationOptions{})
+	edges := wantRelated(t, observer, recipient.ID(), client.RelationOptions{IncludeInvalid: true}, "a")
+	if !edges[0].Revoked {
+		t.Error("the revoked card stored again after a new hosting is valid")
+	}
 }

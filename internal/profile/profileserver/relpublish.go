@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"go.etcd.io/bbolt"
+	"golang.org/x/sync/errgroup"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/iop-go/iop/identity"
@@ -31,33 +32,54 @@ type RelationDirectory interface {
 // published once more when the running one ends, so bursts coalesce.
 type relPublishing struct {
 	running map[identity.ID]bool // true: changed again since the run began
+	sem     chan struct{}        // bounds the publications running at once
 }
+
+// maxPublishing bounds the identities whose edges are published at once.
+const maxPublishing = 4
 
 // relationsChanged publishes id's public edges in the background.
 func (s *Server) relationsChanged(id identity.ID) {
-	if s.cfg.Relations == nil {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.relationsChangedLocked(id)
+}
+
+func (s *Server) relationsChangedLocked(id identity.ID) {
+	if s.cfg.Relations == nil || s.closed {
 		return
 	}
-	s.mu.Lock()
 	if s.relPub.running == nil {
 		s.relPub.running = make(map[identity.ID]bool)
+		s.relPub.sem = make(chan struct{}, maxPublishing)
 	}
 	if _, ok := s.relPub.running[id]; ok {
 		s.relPub.running[id] = true
-		s.mu.Unlock()
 		return
 	}
 	s.relPub.running[id] = false
-	s.mu.Unlock()
+	sem := s.relPub.sem
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		for {
-			if err := s.publishRelations(id); err != nil {
-				s.log.Debug("publish public edges", "identity", id.Short(), "err", err)
+			select {
+			case sem <- struct{}{}:
+			case <-s.done:
+				s.mu.Lock()
+				delete(s.relPub.running, id)
+				s.mu.Unlock()
+				return
 			}
+			if err := s.publishRelations(id); err != nil {
+				// Readers would get an old version, with revocations
+				// missing: better none, until the next change.
+				s.cfg.Relations.ForgetRelations(id)
+				s.log.Warn("public edges not published in the content address network", "identity", id.Short(), "err", err)
+			}
+			<-sem
 			s.mu.Lock()
-			again := s.relPub.running[id]
+			again := s.relPub.running[id] && !s.closed
 			if !again {
 				delete(s.relPub.running, id)
 				s.mu.Unlock()
@@ -71,7 +93,8 @@ func (s *Server) relationsChanged(id identity.ID) {
 
 // publishRelations publishes every stored edge of id (revoked ones too, so
 // revocations reach readers) under its current claim; an identity without
-// a published claim is skipped.
+// a published claim is skipped, and one no longer hosted is forgotten. An
+// edge whose proof is too large for a page is left out.
 func (s *Server) publishRelations(id identity.ID) error {
 	s.mu.Lock()
 	h := s.ids[id]
@@ -83,6 +106,7 @@ func (s *Server) publishRelations(id identity.ID) error {
 	claim, sig, tag := h.rec.Claim, h.rec.ClaimSignature, hostingTag(h)
 	s.mu.Unlock()
 	var proofs [][]byte
+	skipped := 0
 	err := s.store.db.View(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(bucketRelations).Cursor()
 		for k, v := c.Seek(id[:]); k != nil && bytes.HasPrefix(k, id[:]); k, v = c.Next() {
@@ -90,7 +114,11 @@ func (s *Server) publishRelations(id identity.ID) error {
 			if err := proto.Unmarshal(v, &rel); err != nil {
 				return fmt.Errorf("stored relation %x: %w", k, err)
 			}
-			if bytes.Equal(rel.Hosting, tag) {
+			switch {
+			case !bytes.Equal(rel.Hosting, tag):
+			case len(rel.Proof) > can.MaxProofSize:
+				skipped++
+			default:
 				proofs = append(proofs, bytes.Clone(rel.Proof))
 			}
 		}
@@ -99,8 +127,19 @@ func (s *Server) publishRelations(id identity.ID) error {
 	if err != nil {
 		return err
 	}
+	if skipped > 0 {
+		s.log.Warn("edges too large for the content address network left out", "identity", id.Short(), "edges", skipped, "limit", can.MaxProofSize)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	go func() {
+		// Close cuts a publication short.
+		select {
+		case <-s.done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	return s.cfg.Relations.PublishRelations(ctx, claim, sig, proofs)
 }
 
@@ -155,15 +194,27 @@ func (ss *session) publishedRelations(req *wirepb.Request) (*wirepb.Response, er
 	if r.FirstPage >= uint32(p0.Pages) {
 		return nil, wire.Invalid("firstPage")
 	}
-	size := 0
-	for page := int(r.FirstPage); page < p0.Pages; page++ {
-		v := first
-		if page > 0 {
-			if v, err = s.cfg.Relations.RelationPage(ctx, id, page); err != nil {
-				// A missing page is left out: the client sees the gap.
-				v = nil
-			}
+	// Fetch the pages in parallel; answer those that fit, in order. A
+	// missing page is answered empty: the client sees the gap.
+	pages := make([][]byte, p0.Pages-int(r.FirstPage))
+	var g errgroup.Group
+	g.SetLimit(8)
+	for i := range pages {
+		page := int(r.FirstPage) + i
+		if page == 0 {
+			pages[i] = first
+			continue
 		}
+		g.Go(func() error {
+			if v, err := s.cfg.Relations.RelationPage(ctx, id, page); err == nil {
+				pages[i] = v
+			}
+			return nil
+		})
+	}
+	g.Wait()
+	size := 0
+	for _, v := range pages {
 		if size+len(v)+8 > publishedBudget {
 			break
 		}

@@ -119,9 +119,13 @@ func (s *store) image(id identity.ID, kind graph.ImageKind) ([]byte, error) {
 }
 
 // deleteRelations removes an identity's public edges and pending
-// proposals (its hosting ended), keeping what it knows of revocations.
+// proposals (its hosting ended); its revoked edges are remembered first, so
+// that the cards stored again later stay revoked.
 func (s *store) deleteRelations(id identity.ID) error {
 	return s.db.Update(func(tx *bbolt.Tx) error {
+		if err := rememberAllRevoked(tx, tx.Bucket(bucketRelations), id, nil); err != nil {
+			return err
+		}
 		for _, b := range [][]byte{bucketRelations, bucketInbox} {
 			if err := deletePrefix(tx.Bucket(b), id[:], nil); err != nil {
 				return err
@@ -131,14 +135,18 @@ func (s *store) deleteRelations(id identity.ID) error {
 	})
 }
 
-// deleteIdentity removes an identity's record, images, edges, proposals
-// and revocation memory.
+// deleteIdentity removes an identity's record, images, edges and
+// proposals. What it knows of revocations stays: a revoked card stored
+// again, even after a new registration, stays revoked.
 func (s *store) deleteIdentity(id identity.ID) error {
 	return s.db.Update(func(tx *bbolt.Tx) error {
 		if err := tx.Bucket(bucketHosted).Delete(id[:]); err != nil {
 			return err
 		}
-		for _, b := range [][]byte{bucketRelations, bucketInbox, bucketRevoked} {
+		if err := rememberAllRevoked(tx, tx.Bucket(bucketRelations), id, nil); err != nil {
+			return err
+		}
+		for _, b := range [][]byte{bucketRelations, bucketInbox} {
 			if err := deletePrefix(tx.Bucket(b), id[:], nil); err != nil {
 				return err
 			}
