@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -40,7 +41,10 @@ func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
 		Setup: func(env *testscript.Env) error {
-			n, err := node.New(node.Config{
+			nodes := &scriptNodes{}
+			env.Values[scriptNodesKey{}] = nodes
+			env.Defer(nodes.stopAll)
+			n, err := nodes.start(node.Config{
 				DataDir: filepath.Join(env.WorkDir, ".node"),
 				Listen:  []string{"/ip4/127.0.0.1/tcp/0"},
 				HTTP:    "127.0.0.1:0",
@@ -53,21 +57,7 @@ func TestScripts(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				n.Run(ctx)
-			}()
-			env.Defer(func() {
-				cancel()
-				<-done
-			})
-			for _, a := range n.Addrs() {
-				if strings.Contains(a, "/tcp/") {
-					env.Setenv("SERVER", a)
-				}
-			}
+			env.Setenv("SERVER", tcpAddr(n))
 			env.Setenv("NODE_ID", n.ID().String())
 			env.Setenv("IOP_PASSPHRASE", "test passphrase")
 			return nil
@@ -80,8 +70,124 @@ func TestScripts(t *testing.T) {
 			"waitrequests": waitRequests,
 			"waitchain":    waitChain,
 			"addedge":      addEdge,
+			"startnode":    startNode,
+			"stopnode":     stopNode,
 		},
 	})
+}
+
+// scriptNodes are the nodes a script runs: the first one (at $SERVER)
+// and those startnode adds.
+type scriptNodes struct {
+	mu    sync.Mutex // guards the fields below
+	stops []func()
+	nodes []*node.Node
+}
+
+type scriptNodesKey struct{}
+
+// start runs a node until stopped.
+func (sn *scriptNodes) start(cfg node.Config) (*node.Node, error) {
+	n, err := node.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		n.Run(ctx)
+	}()
+	var once sync.Once
+	sn.mu.Lock()
+	sn.nodes = append(sn.nodes, n)
+	sn.stops = append(sn.stops, func() {
+		once.Do(func() {
+			cancel()
+			<-done
+		})
+	})
+	sn.mu.Unlock()
+	return n, nil
+}
+
+func (sn *scriptNodes) stop(i int) bool {
+	sn.mu.Lock()
+	defer sn.mu.Unlock()
+	if i >= len(sn.stops) {
+		return false
+	}
+	sn.stops[i]()
+	return true
+}
+
+func (sn *scriptNodes) stopAll() {
+	sn.mu.Lock()
+	stops := slices.Clone(sn.stops)
+	sn.mu.Unlock()
+	for _, stop := range stops {
+		stop()
+	}
+}
+
+func tcpAddr(n *node.Node) string {
+	for _, a := range n.Addrs() {
+		if strings.Contains(a, "/tcp/") {
+			return a
+		}
+	}
+	return ""
+}
+
+// startNode VAR starts another node (no chain) that joins the network
+// through the one at $SERVER, waits until it has joined the content
+// address network, and sets VAR to its address.
+func startNode(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: startnode VAR")
+	}
+	sn := ts.Value(scriptNodesKey{}).(*scriptNodes)
+	sn.mu.Lock()
+	i := len(sn.stops)
+	sn.mu.Unlock()
+	n, err := sn.start(node.Config{
+		DataDir:   ts.MkAbs(fmt.Sprintf(".node%d", i)),
+		Listen:    []string{"/ip4/127.0.0.1/tcp/0"},
+		HTTP:      "off",
+		Bootstrap: []string{ts.Getenv("SERVER")},
+	})
+	if err != nil {
+		ts.Fatalf("start node: %v", err)
+	}
+	select {
+	case <-n.CAN().Ready():
+	case <-time.After(30 * time.Second):
+		ts.Fatalf("node %d did not join the content address network within 30 s", i)
+	}
+	// The first node held its records alone: wait until it has given them
+	// to its new peer, which a script may then rely on.
+	sn.mu.Lock()
+	first := sn.nodes[0]
+	sn.mu.Unlock()
+	deadline := time.Now().Add(30 * time.Second)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for first.CAN().Alone() {
+		if time.Now().After(deadline) {
+			ts.Fatalf("the first node did not replicate its records to node %d within 30 s", i)
+		}
+		<-tick.C
+	}
+	ts.Setenv(args[0], tcpAddr(n))
+}
+
+// stopNode stops the first node (the one at $SERVER), as its operator
+// would.
+func stopNode(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 0 {
+		ts.Fatalf("usage: stopnode")
+	}
+	ts.Value(scriptNodesKey{}).(*scriptNodes).stop(0)
 }
 
 // pollAgent polls the agent of home (for identity id, when not empty)

@@ -40,6 +40,7 @@ import (
 
 	dht "github.com/libp2p/go-libp2p-kad-dht"
 	record "github.com/libp2p/go-libp2p-record"
+	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/routing"
@@ -76,6 +77,7 @@ type CAN struct {
 	pointers  map[identity.ID][]byte
 	relations map[identity.ID]*relationSet
 	seq       uint64
+	alone     bool          // records were put while no peer was known
 	ready     chan struct{} // closed after the first bootstrap round
 }
 
@@ -126,6 +128,14 @@ func New(cfg Config) (*CAN, error) {
 // the node's records and republishes them until ctx ends.
 func (c *CAN) Run(ctx context.Context) error {
 	defer c.dht.Close()
+	// Records put while the node was alone are only in its own store:
+	// the first peers to arrive get them at once, not at the next
+	// republish (which may be an hour away, and the node may be gone).
+	var joined <-chan interface{}
+	if sub, err := c.cfg.Host.EventBus().Subscribe(new(event.EvtPeerConnectednessChanged)); err == nil {
+		defer sub.Close()
+		joined = sub.Out()
+	}
 	for _, b := range c.cfg.Bootstrap {
 		if b.ID == c.cfg.Host.ID() {
 			continue
@@ -150,12 +160,63 @@ func (c *CAN) Run(ctx context.Context) error {
 	defer t.Stop()
 	for {
 		c.republish(ctx)
-		select {
-		case <-ctx.Done():
+		c.mu.Lock()
+		if c.alone && c.dht.RoutingTable().Size() > 0 {
+			c.alone = false // every record went to peers
+		}
+		c.mu.Unlock()
+		if !c.untilRepublish(ctx, t.C, joined) {
 			return nil
-		case <-t.C:
 		}
 	}
+}
+
+// untilRepublish waits for the next periodic republish, or for the first
+// peer in the routing table while records put alone wait for one. It
+// returns false when ctx ends.
+func (c *CAN) untilRepublish(ctx context.Context, tick <-chan time.Time, joined <-chan interface{}) bool {
+	var check <-chan time.Time // set while waiting for a new peer to enter the routing table
+	checks := 0
+	c.mu.Lock()
+	alone := c.alone
+	c.mu.Unlock()
+	if alone {
+		// Peers may have arrived during the republish, or before Run
+		// listened for them.
+		check = time.After(0)
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-tick:
+			return true
+		case <-joined:
+			c.mu.Lock()
+			alone := c.alone
+			c.mu.Unlock()
+			if alone && check == nil {
+				check, checks = time.After(50*time.Millisecond), 0
+			}
+		case <-check:
+			check = nil
+			if c.dht.RoutingTable().Size() > 0 {
+				c.log.Debug("peers joined: republishing the records stored alone")
+				return true
+			}
+			if checks++; checks < 100 {
+				check = time.After(50 * time.Millisecond)
+			}
+		}
+	}
+}
+
+// Alone reports whether records this node put while it knew no peer are
+// still only in its own store (they go to the first peers that join).
+func (c *CAN) Alone() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.alone
 }
 
 // Ready is closed once the node has joined the network.
@@ -210,8 +271,11 @@ func (c *CAN) put(ctx context.Context, key string, value []byte) error {
 	defer cancel()
 	err := c.dht.PutValue(ctx, key, value)
 	if err != nil && c.dht.RoutingTable().Size() == 0 {
-		// Alone in the network: the value is stored locally and will be
-		// replicated by the next republish once peers appear.
+		// Alone in the network: the value is stored locally and is
+		// replicated as soon as peers appear (see Run).
+		c.mu.Lock()
+		c.alone = true
+		c.mu.Unlock()
 		return nil
 	}
 	return err
@@ -267,6 +331,13 @@ var ErrNotFound = errors.New("not found in the content address network")
 
 func (c *CAN) get(ctx context.Context, key string) ([]byte, error) {
 	v, err := c.dht.GetValue(ctx, key)
+	if err != nil {
+		// No peer answered (or none is left): what this node holds
+		// itself still counts.
+		if lv, lerr := c.dht.GetValue(ctx, key, routing.Offline); lerr == nil {
+			return lv, nil
+		}
+	}
 	if errors.Is(err, routing.ErrNotFound) {
 		return nil, ErrNotFound
 	}

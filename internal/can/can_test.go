@@ -2,6 +2,7 @@ package can
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,33 +20,9 @@ func startNetworkB(t testing.TB, n int) []*CAN {
 	var out []*CAN
 	var boot []peer.AddrInfo
 	for i := range n {
-		k := key(t)
-		h, err := p2p.New(p2p.Config{Key: k, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Limits: p2p.ServerLimits()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { h.Close() })
-		c, err := New(Config{Host: h, Key: k, Bootstrap: boot, Contact: func() *canpb.NodeContact {
-			var addrs []string
-			for _, a := range h.Addrs() {
-				addrs = append(addrs, a.String())
-			}
-			return &canpb.NodeContact{Addrs: addrs}
-		}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			c.Run(ctx)
-		}()
-		t.Cleanup(func() {
-			cancel()
-			<-done
-		})
+		c := startNode(t, boot)
 		if i == 0 {
+			h := c.cfg.Host
 			boot = []peer.AddrInfo{{ID: h.ID(), Addrs: h.Addrs()}}
 		}
 		out = append(out, c)
@@ -75,7 +52,9 @@ func startNetworkB(t testing.TB, n int) []*CAN {
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	for _, c := range out {
-		for c.RoutingTableSize() < n-1 {
+		// Also until the records a node put alone (the first node's
+		// contact) went to its peers: that republish would race the test.
+		for c.RoutingTableSize() < n-1 || n > 1 && c.Alone() {
 			select {
 			case <-tick.C:
 			case <-deadline:
@@ -84,6 +63,87 @@ func startNetworkB(t testing.TB, n int) []*CAN {
 		}
 	}
 	return out
+}
+
+// startNode runs a CAN node on loopback that joins through boot, until the
+// test ends or stopNode.
+func startNode(t testing.TB, boot []peer.AddrInfo) *CAN {
+	t.Helper()
+	k := key(t)
+	h, err := p2p.New(p2p.Config{Key: k, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Limits: p2p.ServerLimits()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	c, err := New(Config{Host: h, Key: k, Bootstrap: boot, Contact: func() *canpb.NodeContact {
+		var addrs []string
+		for _, a := range h.Addrs() {
+			addrs = append(addrs, a.String())
+		}
+		return &canpb.NodeContact{Addrs: addrs}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.Run(ctx)
+	}()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			<-done
+			h.Close()
+		})
+	}
+	nodeStops.Store(c, stop)
+	t.Cleanup(stop)
+	return c
+}
+
+// nodeStops holds the function that stops each node startNode started.
+var nodeStops sync.Map // *CAN -> func()
+
+// stopNode stops a node before the test ends, as its operator would.
+func stopNode(c *CAN) {
+	if stop, ok := nodeStops.Load(c); ok {
+		stop.(func())()
+	}
+}
+
+// TestRecordsPutAloneReachFirstPeer: a node alone in the network keeps
+// what it publishes in its own store; the first peer to join gets it at
+// once, and still serves it after the publisher is gone.
+func TestRecordsPutAloneReachFirstPeer(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	a := startNetwork(t, 1)[0]
+	user := key(t)
+	c, s := claim(t, user, a.cfg.Key.ID(), canpb.ClaimState_HOSTED, 1)
+	if err := a.PublishPointer(ctx, c, s); err != nil {
+		t.Fatal(err)
+	}
+	if !a.Alone() {
+		t.Fatal("a node with an empty routing table did not note its records as stored alone")
+	}
+	h := a.cfg.Host
+	b := startNode(t, []peer.AddrInfo{{ID: h.ID(), Addrs: h.Addrs()}})
+	tick := time.NewTicker(10 * time.Millisecond) // the republish runs in a's Run
+	defer tick.Stop()
+	for a.Alone() {
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			t.Fatal("the records put alone were never republished to the first peer")
+		}
+	}
+	stopNode(a)
+	if p, _, err := b.Resolve(ctx, user.ID()); err != nil || p.Identity != user.ID() {
+		t.Fatalf("Resolve with the publisher gone = %v, %v", p, err)
+	}
 }
 
 // TestResolveAcrossNodes publishes a pointer at one node and resolves it,

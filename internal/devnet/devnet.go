@@ -17,6 +17,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -87,6 +88,9 @@ type Devnet struct {
 	cfg   Config
 	nodes []*node.Node
 	info  Info
+
+	mu    sync.Mutex // guards stops
+	stops []func()   // per node, while Run runs
 }
 
 // freePort finds a free TCP (and, for QUIC, UDP) port on loopback.
@@ -244,13 +248,41 @@ func (d *Devnet) Info() Info { return d.info }
 // Nodes are the running nodes.
 func (d *Devnet) Nodes() []*node.Node { return d.nodes }
 
-// Run serves every node until ctx ends.
+// Run serves every node until ctx ends (or, for one node, until StopNode).
 func (d *Devnet) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
-	for _, n := range d.nodes {
-		g.Go(func() error { return n.Run(ctx) })
+	d.mu.Lock()
+	d.stops = make([]func(), len(d.nodes))
+	for i, n := range d.nodes {
+		nctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		d.stops[i] = func() {
+			cancel()
+			<-done
+		}
+		g.Go(func() error {
+			defer close(done)
+			defer cancel()
+			return n.Run(nctx)
+		})
 	}
+	d.mu.Unlock()
 	return g.Wait()
+}
+
+// StopNode stops node i of a running devnet and waits until it has, as a
+// node operator stopping one machine; the others go on. It reports false
+// when the devnet is not running.
+func (d *Devnet) StopNode(i int) bool {
+	d.mu.Lock()
+	if i < 0 || i >= len(d.stops) {
+		d.mu.Unlock()
+		return false
+	}
+	stop := d.stops[i]
+	d.mu.Unlock()
+	stop()
+	return true
 }
 
 // Close stops nodes that were started but never run.

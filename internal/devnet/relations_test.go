@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,23 +23,15 @@ func TestPublicEdgesOutliveTheirServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stops []func()
-	for _, n := range d.Nodes() {
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- n.Run(ctx) }()
-		var once sync.Once
-		stop := func() {
-			once.Do(func() {
-				cancel()
-				if err := <-done; err != nil {
-					t.Errorf("node %s: %v", n.ID().Short(), err)
-				}
-			})
+	rctx, stopAll := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- d.Run(rctx) }()
+	t.Cleanup(func() {
+		stopAll()
+		if err := <-ran; err != nil {
+			t.Errorf("devnet: %v", err)
 		}
-		t.Cleanup(stop)
-		stops = append(stops, stop)
-	}
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	for _, n := range d.Nodes() {
@@ -138,7 +129,10 @@ func TestPublicEdgesOutliveTheirServer(t *testing.T) {
 
 	// Node 0 stops: Bea's server is gone, her graph is still readable.
 	c.Close()
-	stops[0]()
+	// Node 0 answered: Run has started it, so StopNode can stop it.
+	if !d.StopNode(0) {
+		t.Fatal("StopNode(0) on a running devnet = false")
+	}
 	ai, err := p2p.ParseAddr(info.Nodes[0].Addr)
 	if err != nil {
 		t.Fatal(err)
