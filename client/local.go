@@ -179,7 +179,7 @@ func localMux(ctx context.Context, agents []*Agent) *http.ServeMux {
 		a.serveListen(w, r.WithContext(lctx))
 	})
 	handle("GET /v1/conn/{id}", (*Agent).serveConn)
-	registerRelationAPI(handle)
+	registerRelationAPI(ctx, handle)
 	return mux
 }
 

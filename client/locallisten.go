@@ -146,7 +146,16 @@ type LocalListener struct {
 
 // Listen asks the running agent to accept calls for service.
 func (c *LocalClient) Listen(ctx context.Context, service string) (*LocalListener, error) {
-	req, err := c.newRequest(ctx, http.MethodGet, "/v1/listen?service="+url.QueryEscape(service), nil)
+	resp, err := c.stream(ctx, "/v1/listen?service="+url.QueryEscape(service))
+	if err != nil {
+		return nil, err
+	}
+	return &LocalListener{c: c, resp: resp, dec: json.NewDecoder(resp.Body)}, nil
+}
+
+// stream opens a local API path that answers a stream of JSON lines.
+func (c *LocalClient) stream(ctx context.Context, path string) (*http.Response, error) {
+	req, err := c.newRequest(ctx, http.MethodGet, path, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -162,7 +171,7 @@ func (c *LocalClient) Listen(ctx context.Context, service string) (*LocalListene
 		}
 		return nil, fmt.Errorf("agent answered %s", resp.Status)
 	}
-	return &LocalListener{c: c, resp: resp, dec: json.NewDecoder(resp.Body)}, nil
+	return resp, nil
 }
 
 // Next waits for the next accepted connection; claim it with Open.

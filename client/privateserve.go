@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -54,6 +55,17 @@ type asks struct {
 	mu      sync.Mutex // guards the fields below
 	pending map[string]*AskRequest
 	conns   map[identity.ID]int // relation connections being handled, by peer
+	added   chan struct{}       // closed (and replaced) when a request is added
+}
+
+// addedChan is closed when the next request is added.
+func (q *asks) addedChan() <-chan struct{} {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.added == nil {
+		q.added = make(chan struct{})
+	}
+	return q.added
 }
 
 func (q *asks) add(r *AskRequest) error {
@@ -79,6 +91,10 @@ func (q *asks) add(r *AskRequest) error {
 	r.ID = hex.EncodeToString(b[:])
 	r.decide = make(chan askDecision, 1)
 	q.pending[r.ID] = r
+	if q.added != nil {
+		close(q.added)
+		q.added = nil
+	}
 	return nil
 }
 
@@ -581,11 +597,42 @@ func Disclose(ctx context.Context, h host.Host, key *identity.Key, via peer.Addr
 
 // registerRelationAPI adds the private-graph routes of the local API:
 //
-//	GET  /v1/rel/requests        the requests waiting for the owner
-//	POST /v1/rel/requests/{id}   {"grant":bool,"remember":bool}
-func registerRelationAPI(handle func(string, func(*Agent, http.ResponseWriter, *http.Request))) {
+//	GET  /v1/rel/requests         the requests waiting for the owner
+//	GET  /v1/rel/requests/follow  them, then each new one: a JSON line each
+//	POST /v1/rel/requests/{id}    {"grant":bool,"remember":bool}
+func registerRelationAPI(ctx context.Context, handle func(string, func(*Agent, http.ResponseWriter, *http.Request))) {
 	handle("GET /v1/rel/requests", func(a *Agent, w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, a.Pending())
+	})
+	handle("GET /v1/rel/requests/follow", func(a *Agent, w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		w.WriteHeader(http.StatusOK)
+		rc := http.NewResponseController(w)
+		rc.Flush()
+		enc := json.NewEncoder(w)
+		sent := map[string]bool{}
+		// The stream ends with the request or with the agent.
+		rctx, cancel := context.WithCancel(r.Context())
+		defer cancel()
+		stop := context.AfterFunc(ctx, cancel)
+		defer stop()
+		for {
+			added := a.asks.addedChan()
+			for _, req := range a.Pending() {
+				if sent[req.ID] {
+					continue
+				}
+				sent[req.ID] = true
+				if enc.Encode(req) != nil || rc.Flush() != nil {
+					return
+				}
+			}
+			select {
+			case <-added:
+			case <-rctx.Done():
+				return
+			}
+		}
 	})
 	handle("POST /v1/rel/requests/{id}", func(a *Agent, w http.ResponseWriter, r *http.Request) {
 		var d struct{ Grant, Remember bool }
@@ -602,6 +649,34 @@ func registerRelationAPI(handle func(string, func(*Agent, http.ResponseWriter, *
 		writeJSON(w, http.StatusOK, struct{}{})
 	})
 }
+
+// RequestStream yields the requests for private edges as they arrive.
+type RequestStream struct {
+	resp *http.Response
+	dec  *json.Decoder
+}
+
+// FollowRelationRequests streams the requests for private edges waiting
+// for the owner, then each new one, until ctx ends or Close.
+func (c *LocalClient) FollowRelationRequests(ctx context.Context) (*RequestStream, error) {
+	resp, err := c.stream(ctx, "/v1/rel/requests/follow")
+	if err != nil {
+		return nil, err
+	}
+	return &RequestStream{resp: resp, dec: json.NewDecoder(resp.Body)}, nil
+}
+
+// Next waits for the next request.
+func (s *RequestStream) Next() (*AskRequest, error) {
+	var r AskRequest
+	if err := s.dec.Decode(&r); err != nil {
+		return nil, fmt.Errorf("agent stopped sending requests: %w", err)
+	}
+	return &r, nil
+}
+
+// Close ends the stream.
+func (s *RequestStream) Close() error { return s.resp.Body.Close() }
 
 // RelationRequests returns the requests for private edges waiting for the
 // owner of the agent's identity.

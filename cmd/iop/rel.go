@@ -478,7 +478,7 @@ func relAcceptCmd(g *globals) *cobra.Command {
 }
 
 func relListCmd(g *globals) *cobra.Command {
-	var server, typ string
+	var server, typ, direction string
 	var invalid, disclosed bool
 	cmd := &cobra.Command{
 		Use:   "list",
@@ -488,6 +488,9 @@ func relListCmd(g *globals) *cobra.Command {
 			wild, err := search.ParseWildcard(typ)
 			if err != nil {
 				return fmt.Errorf("--type: %w", err)
+			}
+			if direction != "in" && direction != "out" && direction != "any" {
+				return fmt.Errorf("--direction: want in, out or any, got %q", direction)
 			}
 			key, err := g.loadKey("")
 			if err != nil {
@@ -548,7 +551,11 @@ func relListCmd(g *globals) *cobra.Command {
 			}
 			kept := edges[:0]
 			for _, st := range edges {
-				if wild.Match(st.Edge.Card.Card.Type) && (invalid || st.Status == graph.EdgeValid) {
+				c := &st.Edge.Card.Card
+				switch {
+				case !wild.Match(c.Type), !invalid && st.Status != graph.EdgeValid:
+				case direction == "in" && c.RecipientID() != me, direction == "out" && c.IssuerID() != me:
+				default:
 					kept = append(kept, st)
 				}
 			}
@@ -560,6 +567,7 @@ func relListCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&typ, "type", "", "edge type wildcard, e.g. 'work/*'")
 	cmd.Flags().BoolVar(&invalid, "include-invalid", false, "include revoked, expired and not yet valid edges")
 	cmd.Flags().BoolVar(&disclosed, "disclosed", false, "include the edges other identities disclosed to this one")
+	cmd.Flags().StringVar(&direction, "direction", "any", "in (this identity is the recipient), out (the issuer) or any")
 	return cmd
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -212,14 +213,23 @@ func relAskCmd(g *globals) *cobra.Command {
 }
 
 func relRequestsCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var follow bool
+	var count int
+	cmd := &cobra.Command{
 		Use:   "requests",
-		Short: "Requests for this identity's private edges waiting for its owner (answer with grant or deny)",
-		Args:  cobra.NoArgs,
+		Short: "Requests for this identity's private edges waiting for its owner (answer with grant or deny, or --follow to be asked)",
+		Long: `List the requests for this identity's private edges that wait for its owner.
+With --follow, ask the owner about each one as it arrives: answer y (show
+the edges), n (refuse) or a (show them, and let this requester read these
+types from now on without asking). --count N stops after N answers.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			lc, err := g.local()
 			if err != nil {
 				return err
+			}
+			if follow {
+				return g.promptRequests(cmd.Context(), lc, count)
 			}
 			reqs, err := lc.RelationRequests(cmd.Context())
 			if err != nil {
@@ -230,15 +240,64 @@ func relRequestsCmd(g *globals) *cobra.Command {
 					fmt.Fprintln(w, "no requests")
 				}
 				for _, r := range reqs {
-					types := "all types"
-					if len(r.Types) > 0 {
-						types = strings.Join(r.Types, ",")
-					}
-					fmt.Fprintf(w, "%s  from %s  %s  (%d edge(s) not on the allow-list)\n", r.ID, r.Requester, types, r.Edges)
+					fmt.Fprintf(w, "%s  %s\n", r.ID, describeRequest(r))
 				}
 			})
 		},
 	}
+	cmd.Flags().BoolVar(&follow, "follow", false, "ask about each request as it arrives (answers read from stdin)")
+	cmd.Flags().IntVar(&count, "count", 0, "with --follow: stop after this many answers (0: until interrupted)")
+	return cmd
+}
+
+func describeRequest(r client.AskRequest) string {
+	types := "all types"
+	if len(r.Types) > 0 {
+		types = strings.Join(r.Types, ",")
+	}
+	return fmt.Sprintf("from %s  %s  (%d edge(s) not on the allow-list)", r.Requester, types, r.Edges)
+}
+
+// promptRequests asks the owner about each request as it arrives.
+func (g *globals) promptRequests(ctx context.Context, lc *client.LocalClient, count int) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	st, err := lc.FollowRelationRequests(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	answers := bufio.NewScanner(g.stdin)
+	for n := 0; count == 0 || n < count; n++ {
+		r, err := st.Next()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		fmt.Fprintf(g.stderr, "request %s %s\nshow the edges? [y]es, [n]o, [a]lways for this requester: ", r.ID, describeRequest(*r))
+		if !answers.Scan() {
+			return errors.New("no answer on stdin")
+		}
+		var grant, remember bool
+		switch strings.ToLower(strings.TrimSpace(answers.Text())) {
+		case "y", "yes":
+			grant = true
+		case "a", "always":
+			grant, remember = true, true
+		}
+		word := "refused"
+		if grant {
+			word = "granted"
+		}
+		if err := lc.DecideRelationRequest(ctx, r.ID, grant, remember); err != nil {
+			fmt.Fprintf(g.stderr, "request %s: %v\n", r.ID, err)
+			continue
+		}
+		fmt.Fprintf(g.stdout, "request %s from %s %s\n", r.ID, r.Requester, word)
+	}
+	return nil
 }
 
 func relDecideCmd(g *globals, grant bool) *cobra.Command {
