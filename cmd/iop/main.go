@@ -38,13 +38,15 @@ func main() {
 
 // globals are the flags every command shares.
 type globals struct {
-	home    string
-	as      string // the identity to act as: name, ID or prefix; "" for the home's default
-	json    bool
-	verbose bool
-	stdin   io.Reader
-	stdout  io.Writer
-	stderr  io.Writer
+	home string
+	as   string // the identity to act as: name, ID or prefix; "" for the home's default
+
+	saveProofs string // rel: a directory to write the proofs of listed edges to
+	json       bool
+	verbose    bool
+	stdin      io.Reader
+	stdout     io.Writer
+	stderr     io.Writer
 }
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -52,8 +53,25 @@ func viewEdge(st *graph.EdgeState) edgeView {
 	return v
 }
 
-// printEdges prints edges as a list (JSON: an array, empty when none).
+// printEdges prints edges as a list (JSON: an array, empty when none) and,
+// with --save-proofs, writes each edge's proof to DIR/<card ID>.proof for
+// `rel verify` or anyone else to check offline.
 func (g *globals) printEdges(edges []*graph.EdgeState) error {
+	if g.saveProofs != "" {
+		if err := os.MkdirAll(g.saveProofs, 0o755); err != nil {
+			return fmt.Errorf("--save-proofs: %w", err)
+		}
+		for _, st := range edges {
+			b, err := graph.EncodeProof(st.Proof())
+			if err != nil {
+				return err
+			}
+			path := filepath.Join(g.saveProofs, st.Edge.ID().String()+".proof")
+			if err := os.WriteFile(path, b, 0o644); err != nil {
+				return fmt.Errorf("--save-proofs: %w", err)
+			}
+		}
+	}
 	out := make([]edgeView, 0, len(edges))
 	for _, e := range edges {
 		out = append(out, viewEdge(e))
@@ -90,6 +108,7 @@ func dialHosting(ctx context.Context, ai peer.AddrInfo, id identity.ID) (*client
 
 func relCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "rel", Short: "Relationships: the edges of the graphchain"}
+	cmd.PersistentFlags().StringVar(&g.saveProofs, "save-proofs", "", "also write the proof of every edge listed to DIR/<card ID>.proof (check one with `iop rel verify`)")
 	var server, typ, issuer string
 	var invalid bool
 	get := &cobra.Command{
