@@ -35,6 +35,7 @@ import (
 //	in           card ID -> card    private proposals made to it, waiting for its answer
 //	disclosed    card ID -> proof   edges other identities showed it
 //	disclosedBy  sender/card ID     who showed which (for the per-sender quota)
+//	shown        card ID/identity   whom it showed its private edges (revocations follow)
 //	policy       rule -> rule       who may read which of its private edges
 const (
 	bucketEdges       = "edges"
@@ -43,6 +44,7 @@ const (
 	bucketIn          = "in"
 	bucketDisclosed   = "disclosed"
 	bucketDisclosedBy = "disclosedBy"
+	bucketShown       = "shown"
 	bucketPolicy      = "policy"
 )
 
@@ -273,6 +275,44 @@ func (p *PrivateGraph) Revoke(key *identity.Key, id graph.CardID) error {
 		}
 		return tx.Put(bucketEdges, id.String(), nb)
 	})
+}
+
+// MarkShown remembers that the identity's private edges ids were shown to
+// another identity.
+func (p *PrivateGraph) MarkShown(to identity.ID, ids ...graph.CardID) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	return p.update(func(tx *vault.Tx) error {
+		for _, id := range ids {
+			if err := putLimited(tx, bucketShown, id.String()+"/"+to.String(), nil, maxDisclosed, "edges shown"); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// ShownTo returns the identities the private edge id was shown to.
+func (p *PrivateGraph) ShownTo(id graph.CardID) ([]identity.ID, error) {
+	all, err := p.values(bucketShown)
+	if err != nil {
+		return nil, err
+	}
+	var out []identity.ID
+	for k := range all {
+		card, to, ok := strings.Cut(k, "/")
+		if !ok || card != id.String() {
+			continue
+		}
+		tid, err := identity.ParseID(to)
+		if err != nil {
+			return nil, fmt.Errorf("vault %s: shown/%s: %w", p.path, k, err)
+		}
+		out = append(out, tid)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
+	return out, nil
 }
 
 // addDisclosed keeps edges (already verified) shown to the identity by

@@ -223,36 +223,33 @@ func TestPrivateEdges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := client.Disclose(ctx, h, ann.key, srv.Addr, dan.key.ID(), [][]byte{proof}); err != nil {
+	if err := client.Disclose(ctx, h, ann.key, srv.Addr, ann.home, dan.key.ID(), [][]byte{proof}); err != nil {
 		t.Fatal(err)
 	}
 	if d, err := dan.graph().Disclosed(time.Now()); err != nil || len(d) != 1 || d[0].Edge.ID() != sc.ID() {
 		t.Fatalf("Dan's disclosed edges = %v, %v; want the edge", d, err)
 	}
-	if err := client.Disclose(ctx, h, dan.key, srv.Addr, cid.key.ID(), [][]byte{proof}); !errors.Is(err, client.ErrRefused) || !strings.Contains(err.Error(), "not a party") {
+	if err := client.Disclose(ctx, h, dan.key, srv.Addr, dan.home, cid.key.ID(), [][]byte{proof}); !errors.Is(err, client.ErrRefused) || !strings.Contains(err.Error(), "not a party") {
 		t.Errorf("disclosure by a non-party = %v, want refused", err)
 	}
 	forged := bytes.Clone(proof)
 	forged[len(forged)-1] ^= 1
-	if err := client.Disclose(ctx, h, ann.key, srv.Addr, cid.key.ID(), [][]byte{forged}); !errors.Is(err, client.ErrRefused) {
+	if err := client.Disclose(ctx, h, ann.key, srv.Addr, ann.home, cid.key.ID(), [][]byte{forged}); !errors.Is(err, client.ErrRefused) {
 		t.Errorf("disclosure of a forged proof = %v, want refused", err)
 	}
 
-	// Ann revokes the edge on her device. Her answer to Cid (on the
-	// allow-list) carries the revocation, and so does a new disclosure to
-	// Dan: both replace the copies they kept.
+	// Ann revokes the edge on her device and sends the revocation to
+	// everyone she showed it to (Cid through asks, Dan by disclosure): both
+	// copies become revoked. Her answers to asks carry it too.
 	if err := ann.graph().Revoke(ann.key, sc.ID()); err != nil {
 		t.Fatal(err)
 	}
-	if a := <-ask(cid); a.err != nil || len(a.edges) != 1 || !a.edges[0].Revoked {
-		t.Fatalf("ask after the revocation = %d edges, %v; want the revoked edge", len(a.edges), a.err)
+	if shown, err := ann.graph().ShownTo(sc.ID()); err != nil || len(shown) != 2 {
+		t.Fatalf("Ann showed the edge to %v, %v; want Cid and Dan", shown, err)
 	}
-	revoked, err := ann.graph().EdgeProof(sc.ID())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := client.Disclose(ctx, h, ann.key, srv.Addr, dan.key.ID(), [][]byte{revoked}); err != nil {
-		t.Fatal(err)
+	sent, failed, err := client.SendRevocation(ctx, h, ann.key, srv.Addr, ann.home, sc.ID())
+	if err != nil || sent != 2 || len(failed) != 0 {
+		t.Fatalf("SendRevocation = %d sent, failed %v, %v; want 2, none", sent, failed, err)
 	}
 	for _, d := range []*device{cid, dan} {
 		kept, err := d.graph().Disclosed(time.Now())
@@ -260,8 +257,11 @@ func TestPrivateEdges(t *testing.T) {
 			t.Errorf("copy kept after the revocation = %v, %v; want it revoked", kept, err)
 		}
 	}
+	if a := <-ask(cid); a.err != nil || len(a.edges) != 1 || !a.edges[0].Revoked {
+		t.Fatalf("ask after the revocation = %d edges, %v; want the revoked edge", len(a.edges), a.err)
+	}
 	// The older, unrevoked proof does not replace the revoked copy.
-	if err := client.Disclose(ctx, h, ann.key, srv.Addr, dan.key.ID(), [][]byte{proof}); err != nil {
+	if err := client.Disclose(ctx, h, ann.key, srv.Addr, ann.home, dan.key.ID(), [][]byte{proof}); err != nil {
 		t.Fatal(err)
 	}
 	if kept, _ := dan.graph().Disclosed(time.Now()); len(kept) != 1 || !kept[0].Revoked {

@@ -382,23 +382,19 @@ func (a *Agent) answerAsk(ctx context.Context, peer identity.ID, req *relRequest
 	for _, r := range rules {
 		named = named || r.Requester == "*" || r.Requester == peer.String()
 	}
-	var free, ask [][]byte
+	var free, ask []*graph.EdgeState
 	for _, st := range edges {
 		if st.Status == graph.EdgeNotYetValid || !matchAny(pats, st.Edge.Card.Card.Type) {
 			continue
 		}
-		b, err := graph.EncodeProof(st.Proof())
-		if err != nil {
-			continue
-		}
 		if allowed(rules, peer, st.Edge.Card.Card.Type) {
-			free = append(free, b)
+			free = append(free, st)
 		} else {
-			ask = append(ask, b)
+			ask = append(ask, st)
 		}
 	}
 	if len(ask) == 0 && named {
-		return granted(free)
+		return a.granted(peer, free)
 	}
 	r := &AskRequest{Requester: peer, Types: req.Types, Edges: len(ask), At: time.Now().UTC()}
 	if err := a.asks.add(r); err != nil {
@@ -412,7 +408,7 @@ func (a *Agent) answerAsk(ctx context.Context, peer identity.ID, req *relRequest
 	select {
 	case d := <-r.decide:
 		if d.grant {
-			return granted(append(free, ask...))
+			return a.granted(peer, append(free, ask...))
 		}
 		if len(free) == 0 {
 			return refused("the owner refused")
@@ -426,20 +422,30 @@ func (a *Agent) answerAsk(ctx context.Context, peer identity.ID, req *relRequest
 	case <-ctx.Done():
 		return refused("the owner's agent is stopping")
 	}
-	return granted(free)
+	return a.granted(peer, free)
 }
 
-// granted answers proofs, as many as fit in a frame.
-func granted(proofs [][]byte) *relResponse {
+// granted answers the proofs of edges, as many as fit in a frame, and
+// remembers whom they were shown to, so a later revocation can follow.
+func (a *Agent) granted(peer identity.ID, edges []*graph.EdgeState) *relResponse {
 	resp := &relResponse{Status: relGranted}
+	var ids []graph.CardID
 	size := 0
-	for _, p := range proofs {
+	for _, st := range edges {
+		p, err := graph.EncodeProof(st.Proof())
+		if err != nil {
+			continue
+		}
 		size += len(p)*4/3 + 8 // base64 in JSON
 		if size > maxRelFrame-64<<10 {
 			resp.Truncated = true
 			break
 		}
 		resp.Proofs = append(resp.Proofs, p)
+		ids = append(ids, st.Edge.ID())
+	}
+	if err := a.PrivateGraph().MarkShown(peer, ids...); err != nil {
+		a.log.Warn("cannot remember whom private edges were shown to", "err", err)
 	}
 	return resp
 }
@@ -589,10 +595,47 @@ func AskPrivate(ctx context.Context, h host.Host, key *identity.Key, via peer.Ad
 }
 
 // Disclose shows edges (encoded proofs in which key's identity is a party)
-// to identity to, whose device keeps them.
-func Disclose(ctx context.Context, h host.Host, key *identity.Key, via peer.AddrInfo, to identity.ID, proofs [][]byte) error {
-	_, err := relCall(ctx, h, key, via, to, &relRequest{Op: "disclose", Proofs: proofs})
-	return err
+// to identity to, whose device keeps them. The private edges of key's
+// identity among them are remembered in its private graph (in home) as
+// shown to to, so that a later revocation can follow them.
+func Disclose(ctx context.Context, h host.Host, key *identity.Key, via peer.AddrInfo, home string, to identity.ID, proofs [][]byte) error {
+	if _, err := relCall(ctx, h, key, via, to, &relRequest{Op: "disclose", Proofs: proofs}); err != nil {
+		return err
+	}
+	var own []graph.CardID
+	for _, p := range proofs {
+		if st, err := graph.OpenProof(p, time.Now()); err == nil && st.Edge.Card.Card.IssuerID() == key.ID() && st.Edge.Card.Card.Visibility == graph.VisibilityPrivate {
+			own = append(own, st.Edge.ID())
+		}
+	}
+	return OpenPrivateGraph(home, key).MarkShown(to, own...)
+}
+
+// SendRevocation shows the revoked state of key's private edge id to every
+// identity it was shown to, and returns those it could not reach (with
+// why). Run it after PrivateGraph.Revoke.
+func SendRevocation(ctx context.Context, h host.Host, key *identity.Key, via peer.AddrInfo, home string, id graph.CardID) (sent int, failed map[identity.ID]error, err error) {
+	pg := OpenPrivateGraph(home, key)
+	proof, err := pg.EdgeProof(id)
+	if err != nil {
+		return 0, nil, err
+	}
+	to, err := pg.ShownTo(id)
+	if err != nil {
+		return 0, nil, err
+	}
+	failed = map[identity.ID]error{}
+	for _, t := range to {
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		_, err := relCall(cctx, h, key, via, t, &relRequest{Op: "disclose", Proofs: [][]byte{proof}})
+		cancel()
+		if err != nil {
+			failed[t] = err
+			continue
+		}
+		sent++
+	}
+	return sent, failed, nil
 }
 
 // registerRelationAPI adds the private-graph routes of the local API:

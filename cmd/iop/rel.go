@@ -590,6 +590,39 @@ func relListCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
+// revokePrivate revokes one of key's private edges on this device and
+// sends the revocation to every identity the edge was shown to.
+func (g *globals) revokePrivate(ctx context.Context, server string, key *identity.Key, st *graph.EdgeState) error {
+	id := st.Edge.ID()
+	if err := client.OpenPrivateGraph(g.home, key).Revoke(key, id); err != nil {
+		return err
+	}
+	out := struct {
+		Card     string            `json:"card"`
+		Notified int               `json:"notified"`
+		Failed   map[string]string `json:"failed,omitempty"`
+	}{Card: id.String(), Failed: map[string]string{}}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	err := g.withPeers(ctx, server, key, func(h host.Host, via peer.AddrInfo) error {
+		sent, failed, err := client.SendRevocation(ctx, h, key, via, g.home, id)
+		out.Notified = sent
+		for t, ferr := range failed {
+			out.Failed[t.String()] = ferr.Error()
+		}
+		return err
+	})
+	if err != nil {
+		fmt.Fprintf(g.stderr, "edge %s revoked here; the identities it was shown to were not told: %v\n", id, err)
+	}
+	return g.print(out, func(w io.Writer) {
+		fmt.Fprintf(w, "private edge %s revoked; told %d identity(ies) it was shown to\n", out.Card, out.Notified)
+		for t, why := range out.Failed {
+			fmt.Fprintf(w, "  not told %s: %s (show it again later with `iop rel disclose %s --to %s`)\n", t, why, out.Card[:12], t)
+		}
+	})
+}
+
 // relRevokeCmd revokes an edge: the signer must be a party the edge type's
 // rules allow; the record goes to the recipient's hosting server.
 func relRevokeCmd(g *globals) *cobra.Command {
@@ -624,13 +657,7 @@ public cards this identity issued and the edges it received.`,
 					return err
 				}
 				if st != nil {
-					if err := pg.Revoke(key, st.Edge.ID()); err != nil {
-						return err
-					}
-					v := viewEdge(st)
-					return g.print(struct {
-						Card string `json:"card"`
-					}{v.ID}, func(w io.Writer) { fmt.Fprintf(w, "private edge %s revoked\n", v.ID) })
+					return g.revokePrivate(cmd.Context(), server, key, st)
 				}
 				issued, err := pg.Issued()
 				if err != nil {

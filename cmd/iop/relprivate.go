@@ -159,7 +159,7 @@ func relDiscloseCmd(g *globals) *cobra.Command {
 			ctx, cancel := context.WithTimeout(cmd.Context(), time.Minute)
 			defer cancel()
 			err = g.withPeers(ctx, server, key, func(h host.Host, via peer.AddrInfo) error {
-				return client.Disclose(ctx, h, key, via, toID, [][]byte{proof})
+				return client.Disclose(ctx, h, key, via, g.home, toID, [][]byte{proof})
 			})
 			if err != nil {
 				return err
