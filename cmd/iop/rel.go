@@ -343,6 +343,11 @@ func relProposeCmd(g *globals) *cobra.Command {
 				err = g.withPeers(ctx, server, key, func(h host.Host, via peer.AddrInfo) error {
 					return client.ProposePrivate(ctx, h, key, via, g.home, sc)
 				})
+				// The acceptance comes back to this identity's agent.
+				if _, serr := client.NewLocalClient(g.home).As(key.ID()).Status(ctx); err == nil && serr != nil {
+					fmt.Fprintf(g.stderr, "note: no agent runs %s here; %s's acceptance reaches this device only while `iop agent --home %s` runs it\n",
+						key.ID().Short(), to.Short(), g.home)
+				}
 			} else {
 				err = conn.StartConversation(ctx, key)
 				if err == nil {
