@@ -36,6 +36,9 @@ type AgentConfig struct {
 	MinBackoff time.Duration // first reconnect delay; default 500 ms
 	MaxBackoff time.Duration // longest reconnect delay; default 30 s
 	AskTimeout time.Duration // how long a request for private edges waits for the owner; default AskTimeout
+	// RelationReadTimeout is how long a caller of the private-graph
+	// service has to send its request; default RelationReadTimeout.
+	RelationReadTimeout time.Duration
 }
 
 // AgentState is what an agent reports about itself.
@@ -121,6 +124,9 @@ func NewAgent(cfg AgentConfig) (*Agent, error) {
 	}
 	if cfg.AskTimeout == 0 {
 		cfg.AskTimeout = AskTimeout
+	}
+	if cfg.RelationReadTimeout == 0 {
+		cfg.RelationReadTimeout = RelationReadTimeout
 	}
 	a := &Agent{cfg: cfg, id: cfg.Key.ID(), log: cfg.Logger, state: StateConnecting, online: make(chan struct{}), ended: make(chan struct{})}
 	a.path = filepath.Join(cfg.Home, "agent", a.id.String()+".json")

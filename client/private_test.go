@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -25,10 +26,14 @@ type device struct {
 	a    *client.Agent
 }
 
-func startDevice(t *testing.T, srv *profileservertest.Server, who string, askTimeout time.Duration) *device {
+func startDevice(t *testing.T, srv *profileservertest.Server, who string, askTimeout time.Duration, opts ...func(*client.AgentConfig)) *device {
 	t.Helper()
 	d := &device{key: profileservertest.NewKey(t), home: t.TempDir()}
-	d.a, _ = startAgent(t, client.AgentConfig{Home: d.home, Key: d.key, Server: srv.Addr, Type: "person", AskTimeout: askTimeout})
+	cfg := client.AgentConfig{Home: d.home, Key: d.key, Server: srv.Addr, Type: "person", AskTimeout: askTimeout}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	d.a, _ = startAgent(t, cfg)
 	waitOnline(t, d.a)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -297,5 +302,53 @@ func TestPrivateInboxShares(t *testing.T) {
 	}
 	if out, _ := mallory.graph().Outgoing(); len(out) != 5 {
 		t.Errorf("the issuer keeps %d outgoing proposals, want the 5 delivered", len(out))
+	}
+}
+
+// TestSilentCallers: an identity holds at most two of a device's
+// private-graph connections, and one that sends nothing loses its
+// connection after the read timeout; other identities are served
+// meanwhile.
+func TestSilentCallers(t *testing.T) {
+	srv := profileservertest.Start(t)
+	bob := startDevice(t, srv, "Bob", time.Second, func(c *client.AgentConfig) { c.RelationReadTimeout = 500 * time.Millisecond })
+	mallory := &device{key: profileservertest.NewKey(t), home: t.TempDir()}
+	cid := &device{key: profileservertest.NewKey(t), home: t.TempDir()}
+	h := profileservertest.ClientHost(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	propose := func(from *device) error {
+		sc, err := graph.SignCard(from.key, graph.Card{Type: "social/friend", Visibility: graph.VisibilityPrivate,
+			Recipient: bob.key.Public(), ValidTo: time.Now().AddDate(0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return client.ProposePrivate(ctx, h, from.key, srv.Addr, from.home, sc)
+	}
+	var silent []*client.PeerConn
+	for range 2 {
+		pc, err := client.DialService(ctx, h, mallory.key, srv.Addr, bob.key.ID(), client.RelationService, client.DialOptions{DisableICE: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pc.Close()
+		silent = append(silent, pc)
+	}
+	// Both silent connections are held: a third from Mallory is closed
+	// unanswered, while Cid is served.
+	if err := propose(mallory); err == nil {
+		t.Error("a third connection of one identity was served")
+	}
+	if err := propose(cid); err != nil {
+		t.Errorf("another identity's proposal while Mallory holds two connections: %v", err)
+	}
+	// The device closes the silent connections after its read timeout.
+	for i, pc := range silent {
+		if _, err := io.ReadAll(pc); err != nil && !errors.Is(err, io.EOF) {
+			t.Logf("silent connection %d ended with %v", i, err)
+		}
+	}
+	if err := propose(mallory); err != nil {
+		t.Errorf("Mallory's proposal once its silent connections were closed: %v", err)
 	}
 }

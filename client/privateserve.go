@@ -26,13 +26,14 @@ import (
 const (
 	// AskTimeout is how long a request for private edges waits for the
 	// owner's decision when the allow-list does not cover it.
-	AskTimeout         = 60 * time.Second
-	relReadTimeout     = 10 * time.Second // to receive a request once connected
-	relWorkTimeout     = 30 * time.Second // to answer it, apart from waiting for the owner
-	maxRelConns        = 8                // private-graph requests being handled at once
-	maxRelConnsPerPeer = 2                // of them from one identity
-	maxPendingAsks     = 32
-	maxAsksPerRequest  = 4 // pending asks of one requester
+	AskTimeout = 60 * time.Second
+	// RelationReadTimeout is AgentConfig.RelationReadTimeout's default.
+	RelationReadTimeout = 10 * time.Second
+	relWorkTimeout      = 30 * time.Second // to answer it, apart from waiting for the owner
+	maxRelConns         = 8                // private-graph requests being handled at once
+	maxRelConnsPerPeer  = 2                // of them from one identity
+	maxPendingAsks      = 32
+	maxAsksPerRequest   = 4 // pending asks of one requester
 )
 
 // AskRequest is a request for private edges waiting for the owner.
@@ -219,7 +220,7 @@ func (a *Agent) ServeRelations(ctx context.Context) error {
 			stop := context.AfterFunc(ctx, func() { pc.Close() })
 			defer stop()
 			defer pc.Close()
-			pc.SetDeadline(time.Now().Add(relReadTimeout))
+			pc.SetDeadline(time.Now().Add(a.cfg.RelationReadTimeout))
 			var req relRequest
 			if err := readFrame(pc, &req); err != nil {
 				a.log.Debug("private graph request unreadable", "peer", peer.Short(), "err", err)
