@@ -56,17 +56,23 @@ func ServeLocal(ctx context.Context, home string, agents ...*Agent) error {
 	}
 	os.Chmod(path, 0o600)
 	srv := &http.Server{Handler: localMux(ctx, agents), ReadHeaderTimeout: 10 * time.Second}
+	shut := make(chan struct{})
 	go func() {
+		defer close(shut)
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		srv.Shutdown(sctx)
 	}()
 	err = srv.Serve(ln)
-	os.Remove(path)
 	if errors.Is(err, http.ErrServerClosed) {
-		return nil
+		// Serve returns as soon as Shutdown starts; the answers in flight
+		// (the one to `iop agent cancel`, say) are written before we return
+		// and the process exits.
+		<-shut
+		err = nil
 	}
+	os.Remove(path)
 	return err
 }
 
