@@ -141,7 +141,7 @@ func (c *Conn) ProposeRelation(ctx context.Context, sc *graph.SignedCard) error 
 		return fmt.Errorf("propose relation: card is required")
 	}
 	if sc.Card.Visibility != graph.VisibilityPublic {
-		return fmt.Errorf("propose relation: private edges are not implemented yet")
+		return fmt.Errorf("propose relation: a private card never goes to a server: propose it to the recipient's device with ProposePrivate")
 	}
 	_, err := c.Call(ctx, &wirepb.Request{Body: &wirepb.Request_ProposeRelation{ProposeRelation: &wirepb.ProposeRelationRequest{
 		Card: sc.Raw, CardSignature: sc.Signature,
