@@ -136,21 +136,41 @@ func splice(local net.Conn, localIn io.Reader, pc *PeerConn) {
 	<-done
 }
 
-// LocalListener receives the connections a running agent accepts for one
-// service.
-type LocalListener struct {
-	c    *LocalClient
+// LineStream yields the JSON lines a local API stream answers, one value
+// each, until the agent ends it or Close.
+type LineStream[T any] struct {
 	resp *http.Response
 	dec  *json.Decoder
 }
 
+// Next waits for the next value.
+func (s *LineStream[T]) Next() (*T, error) {
+	var v T
+	if err := s.dec.Decode(&v); err != nil {
+		return nil, fmt.Errorf("agent ended the stream: %w", err)
+	}
+	return &v, nil
+}
+
+// Close ends the stream.
+func (s *LineStream[T]) Close() error { return s.resp.Body.Close() }
+
+// LocalListener receives the connections a running agent accepts for one
+// service; claim each with Open.
+type LocalListener = LineStream[Incoming]
+
 // Listen asks the running agent to accept calls for service.
 func (c *LocalClient) Listen(ctx context.Context, service string) (*LocalListener, error) {
-	resp, err := c.stream(ctx, "/v1/listen?service="+url.QueryEscape(service))
+	return openStream[Incoming](ctx, c, "/v1/listen?service="+url.QueryEscape(service))
+}
+
+// openStream opens a local API path that answers a stream of JSON lines.
+func openStream[T any](ctx context.Context, c *LocalClient, path string) (*LineStream[T], error) {
+	resp, err := c.stream(ctx, path)
 	if err != nil {
 		return nil, err
 	}
-	return &LocalListener{c: c, resp: resp, dec: json.NewDecoder(resp.Body)}, nil
+	return &LineStream[T]{resp: resp, dec: json.NewDecoder(resp.Body)}, nil
 }
 
 // stream opens a local API path that answers a stream of JSON lines.
@@ -173,18 +193,6 @@ func (c *LocalClient) stream(ctx context.Context, path string) (*http.Response, 
 	}
 	return resp, nil
 }
-
-// Next waits for the next accepted connection; claim it with Open.
-func (l *LocalListener) Next() (*Incoming, error) {
-	var in Incoming
-	if err := l.dec.Decode(&in); err != nil {
-		return nil, fmt.Errorf("agent stopped listening: %w", err)
-	}
-	return &in, nil
-}
-
-// Close stops listening.
-func (l *LocalListener) Close() error { return l.resp.Body.Close() }
 
 // Open claims an accepted connection: the returned net.Conn carries its
 // bytes through the agent.

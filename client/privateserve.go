@@ -695,32 +695,13 @@ func registerRelationAPI(ctx context.Context, handle func(string, func(*Agent, h
 }
 
 // RequestStream yields the requests for private edges as they arrive.
-type RequestStream struct {
-	resp *http.Response
-	dec  *json.Decoder
-}
+type RequestStream = LineStream[AskRequest]
 
 // FollowRelationRequests streams the requests for private edges waiting
 // for the owner, then each new one, until ctx ends or Close.
 func (c *LocalClient) FollowRelationRequests(ctx context.Context) (*RequestStream, error) {
-	resp, err := c.stream(ctx, "/v1/rel/requests/follow")
-	if err != nil {
-		return nil, err
-	}
-	return &RequestStream{resp: resp, dec: json.NewDecoder(resp.Body)}, nil
+	return openStream[AskRequest](ctx, c, "/v1/rel/requests/follow")
 }
-
-// Next waits for the next request.
-func (s *RequestStream) Next() (*AskRequest, error) {
-	var r AskRequest
-	if err := s.dec.Decode(&r); err != nil {
-		return nil, fmt.Errorf("agent stopped sending requests: %w", err)
-	}
-	return &r, nil
-}
-
-// Close ends the stream.
-func (s *RequestStream) Close() error { return s.resp.Body.Close() }
 
 // RelationRequests returns the requests for private edges waiting for the
 // owner of the agent's identity.

@@ -106,6 +106,16 @@ func dialHosting(ctx context.Context, ai peer.AddrInfo, id identity.ID) (*client
 	return c, func() { c.Close(); h.Close() }, nil
 }
 
+// dialHostingFor connects to the profile server hosting id, found through
+// the node key's identity knows (--server, IOP_SERVER or its agent's).
+func (g *globals) dialHostingFor(ctx context.Context, server string, key *identity.Key, id identity.ID) (*client.Conn, func(), error) {
+	via, _, err := g.knownNode(server, key)
+	if err != nil {
+		return nil, nil, err
+	}
+	return dialHosting(ctx, via, id)
+}
+
 func relCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "rel", Short: "Relationships: the edges of the graphchain"}
 	cmd.PersistentFlags().StringVar(&g.saveProofs, "save-proofs", "", "also write the proof of every edge listed to DIR/<card ID>.proof (check one with `iop rel verify`)")
@@ -316,11 +326,7 @@ func relProposeCmd(g *globals) *cobra.Command {
 			ctx, cancel := context.WithTimeout(cmd.Context(), time.Minute)
 			defer cancel()
 			// The recipient's public key is in its hosted profile.
-			via, _, err := g.knownNode(server, key)
-			if err != nil {
-				return err
-			}
-			conn, done, err := dialHosting(ctx, via, to)
+			conn, done, err := g.dialHostingFor(ctx, server, key, to)
 			if err != nil {
 				return err
 			}
@@ -445,47 +451,28 @@ func relAcceptCmd(g *globals) *cobra.Command {
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), time.Minute)
 			defer cancel()
-			private, err := client.OpenPrivateGraph(g.home, key).Incoming()
+			sc, inbox, done, err := g.pendingProposal(ctx, server, key, args[0])
 			if err != nil {
 				return err
 			}
-			sc, err := matchCard(private, args[0])
-			if err != nil {
-				return err
-			}
+			defer done()
 			appID := func(sc *graph.SignedCard) []byte {
 				if app != "" {
 					return []byte(app)
 				}
 				return []byte(sc.ID().String()[:16])
 			}
-			if sc != nil {
+			if inbox == nil {
 				err = g.withPeers(ctx, server, key, func(h host.Host, via peer.AddrInfo) error {
 					_, err := client.AcceptPrivate(ctx, h, key, via, g.home, sc, appID(sc))
 					return err
 				})
 			} else {
-				var c *client.Conn
-				var done func()
-				if c, done, err = g.ownServer(ctx, server, key); err != nil {
-					return err
-				}
-				defer done()
-				cards, ierr := c.RelationInbox(ctx)
-				if ierr != nil {
-					return ierr
-				}
-				if sc, err = matchCard(cards, args[0]); err != nil {
-					return err
-				}
-				if sc == nil {
-					return fmt.Errorf("card %s: no pending proposal matches (see `iop rel inbox`)", args[0])
-				}
 				acc, aerr := graph.Accept(key, sc, appID(sc))
 				if aerr != nil {
 					return fmt.Errorf("--app: %w", aerr)
 				}
-				err = c.AcceptRelation(ctx, sc, acc)
+				err = inbox.AcceptRelation(ctx, sc, acc)
 			}
 			if err != nil {
 				return err
@@ -680,11 +667,7 @@ public cards this identity issued and the edges it received.`,
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), time.Minute)
 			defer cancel()
-			ai, _, err := g.knownNode(server, key)
-			if err != nil {
-				return err
-			}
-			c, done, err := dialHosting(ctx, ai, recipient)
+			c, done, err := g.dialHostingFor(ctx, server, key, recipient)
 			if err != nil {
 				return err
 			}

@@ -81,13 +81,14 @@ func (g *globals) withPeers(ctx context.Context, server string, key *identity.Ke
 	return fn(h, via)
 }
 
-// matchCard finds the one card whose ID starts with prefix.
-func matchCard(cards []*graph.SignedCard, prefix string) (*graph.SignedCard, error) {
+// byCardID finds the one item whose card ID (given by id) starts with
+// prefix: nil when none does, an error naming what when several do.
+func byCardID[T any](items []*T, id func(*T) graph.CardID, prefix, what string) (*T, error) {
 	prefix = strings.ToLower(prefix)
-	var match []*graph.SignedCard
-	for _, sc := range cards {
-		if strings.HasPrefix(sc.ID().String(), prefix) {
-			match = append(match, sc)
+	var match []*T
+	for _, it := range items {
+		if strings.HasPrefix(id(it).String(), prefix) {
+			match = append(match, it)
 		}
 	}
 	switch len(match) {
@@ -96,25 +97,46 @@ func matchCard(cards []*graph.SignedCard, prefix string) (*graph.SignedCard, err
 	case 1:
 		return match[0], nil
 	}
-	return nil, fmt.Errorf("card %s: %d match; give more of the ID", prefix, len(match))
+	return nil, fmt.Errorf("%s %s: %d match; give more of the ID", what, prefix, len(match))
+}
+
+// matchCard finds the one card whose ID starts with prefix.
+func matchCard(cards []*graph.SignedCard, prefix string) (*graph.SignedCard, error) {
+	return byCardID(cards, (*graph.SignedCard).ID, prefix, "card")
 }
 
 // matchEdge finds the one edge whose card ID starts with prefix.
 func matchEdge(edges []*graph.EdgeState, prefix string) (*graph.EdgeState, error) {
-	prefix = strings.ToLower(prefix)
-	var match []*graph.EdgeState
-	for _, st := range edges {
-		if strings.HasPrefix(st.Edge.ID().String(), prefix) {
-			match = append(match, st)
-		}
+	return byCardID(edges, func(st *graph.EdgeState) graph.CardID { return st.Edge.ID() }, prefix, "edge")
+}
+
+// pendingProposal finds the proposal to key's identity whose card ID
+// starts with prefix: among the private ones on this device first (conn is
+// nil then), else in its inbox at its hosting server, whose connection it
+// returns; done releases it.
+func (g *globals) pendingProposal(ctx context.Context, server string, key *identity.Key, prefix string) (sc *graph.SignedCard, conn *client.Conn, done func(), err error) {
+	private, err := client.OpenPrivateGraph(g.home, key).Incoming()
+	if err != nil {
+		return nil, nil, nil, err
 	}
-	switch len(match) {
-	case 0:
-		return nil, nil
-	case 1:
-		return match[0], nil
+	if sc, err = matchCard(private, prefix); err != nil || sc != nil {
+		return sc, nil, func() {}, err
 	}
-	return nil, fmt.Errorf("edge %s: %d match; give more of the ID", prefix, len(match))
+	if conn, done, err = g.ownServer(ctx, server, key); err != nil {
+		return nil, nil, nil, err
+	}
+	cards, err := conn.RelationInbox(ctx)
+	if err == nil {
+		sc, err = matchCard(cards, prefix)
+	}
+	if err == nil && sc == nil {
+		err = fmt.Errorf("card %s: no pending proposal matches (see `iop rel inbox`)", prefix)
+	}
+	if err != nil {
+		done()
+		return nil, nil, nil, err
+	}
+	return sc, conn, done, nil
 }
 
 func relDiscloseCmd(g *globals) *cobra.Command {
@@ -508,38 +530,19 @@ func relRejectCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			pg := client.OpenPrivateGraph(g.home, key)
-			private, err := pg.Incoming()
+			ctx, cancel := context.WithTimeout(cmd.Context(), time.Minute)
+			defer cancel()
+			sc, inbox, done, err := g.pendingProposal(ctx, server, key, args[0])
 			if err != nil {
 				return err
 			}
-			sc, err := matchCard(private, args[0])
-			if err != nil {
-				return err
-			}
-			if sc != nil {
+			defer done()
+			if inbox == nil {
 				// The issuer's device is not told: its proposal simply
 				// never comes back accepted.
-				err = pg.DropIncoming(sc.ID())
+				err = client.OpenPrivateGraph(g.home, key).DropIncoming(sc.ID())
 			} else {
-				ctx, cancel := context.WithTimeout(cmd.Context(), time.Minute)
-				defer cancel()
-				c, done, cerr := g.ownServer(ctx, server, key)
-				if cerr != nil {
-					return cerr
-				}
-				defer done()
-				cards, ierr := c.RelationInbox(ctx)
-				if ierr != nil {
-					return ierr
-				}
-				if sc, err = matchCard(cards, args[0]); err != nil {
-					return err
-				}
-				if sc == nil {
-					return fmt.Errorf("card %s: no pending proposal matches (see `iop rel inbox`)", args[0])
-				}
-				err = c.RejectRelation(ctx, sc.ID())
+				err = inbox.RejectRelation(ctx, sc.ID())
 			}
 			if err != nil {
 				return err
