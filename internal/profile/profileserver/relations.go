@@ -266,22 +266,41 @@ func hostingTag(h *hosted) []byte {
 	return sum[:8]
 }
 
-// purgeStale deletes the edges of id not stored under hosting tag tag,
-// remembering the revoked ones.
-func purgeStale(b *bbolt.Bucket, id identity.ID, tag []byte) error {
-	var stale [][]byte
+// errStopScan ends eachRelation early without an error.
+var errStopScan = errors.New("stop scan")
+
+// eachRelation calls fn with the key and decoded record of every stored
+// edge of id in b, in key order, until fn returns an error (errStopScan
+// ends the scan without one). k is valid only during the transaction.
+func eachRelation(b *bbolt.Bucket, id identity.ID, fn func(k []byte, rel *wirepb.StoredRelation) error) error {
 	c := b.Cursor()
 	for k, v := c.Seek(id[:]); k != nil && bytes.HasPrefix(k, id[:]); k, v = c.Next() {
 		var rel wirepb.StoredRelation
 		if err := proto.Unmarshal(v, &rel); err != nil {
 			return fmt.Errorf("stored relation %x: %w", k, err)
 		}
+		if err := fn(k, &rel); err != nil {
+			if errors.Is(err, errStopScan) {
+				return nil
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// purgeStale deletes the edges of id not stored under hosting tag tag,
+// remembering the revoked ones.
+func purgeStale(b *bbolt.Bucket, id identity.ID, tag []byte) error {
+	var stale [][]byte
+	err := eachRelation(b, id, func(k []byte, rel *wirepb.StoredRelation) error {
 		if !bytes.Equal(rel.Hosting, tag) {
 			stale = append(stale, bytes.Clone(k))
 		}
-	}
-	if len(stale) == 0 {
 		return nil
+	})
+	if err != nil || len(stale) == 0 {
+		return err
 	}
 	if err := rememberAllRevoked(b.Tx(), b, id, func(rel *wirepb.StoredRelation) bool { return !bytes.Equal(rel.Hosting, tag) }); err != nil {
 		return err
@@ -300,15 +319,14 @@ func purgeStale(b *bbolt.Bucket, id identity.ID, tag []byte) error {
 func rememberAllRevoked(tx *bbolt.Tx, b *bbolt.Bucket, id identity.ID, which func(*wirepb.StoredRelation) bool) error {
 	type kept struct{ cardID, proof []byte }
 	var revoked []kept
-	c := b.Cursor()
-	for k, v := c.Seek(id[:]); k != nil && bytes.HasPrefix(k, id[:]); k, v = c.Next() {
-		var rel wirepb.StoredRelation
-		if err := proto.Unmarshal(v, &rel); err != nil {
-			return fmt.Errorf("stored relation %x: %w", k, err)
-		}
-		if rel.Revoked && (which == nil || which(&rel)) {
+	err := eachRelation(b, id, func(_ []byte, rel *wirepb.StoredRelation) error {
+		if rel.Revoked && (which == nil || which(rel)) {
 			revoked = append(revoked, kept{bytes.Clone(rel.CardId), bytes.Clone(rel.Proof)})
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	rb := tx.Bucket(bucketRevoked)
 	for _, r := range revoked {
@@ -368,23 +386,22 @@ func (s *Server) relationWrite(ss *session, checkedIn bool, fn func(tx *bbolt.Tx
 func scanCard(b *bbolt.Bucket, recipient identity.ID, cardID []byte, now time.Time) (int, []graph.SignedRecord, error) {
 	n := 0
 	var records []graph.SignedRecord
-	c := b.Cursor()
-	for k, v := c.Seek(recipient[:]); k != nil && bytes.HasPrefix(k, recipient[:]); k, v = c.Next() {
+	err := eachRelation(b, recipient, func(k []byte, rel *wirepb.StoredRelation) error {
 		n++
-		var rel wirepb.StoredRelation
-		if err := proto.Unmarshal(v, &rel); err != nil {
-			return 0, nil, fmt.Errorf("stored relation %x: %w", k, err)
-		}
 		if !bytes.Equal(rel.CardId, cardID) {
-			continue
+			return nil
 		}
 		st, err := graph.OpenProof(rel.Proof, now)
 		if err != nil {
-			return 0, nil, fmt.Errorf("stored relation %x: %w", k, err)
+			return fmt.Errorf("stored relation %x: %w", k, err)
 		}
 		if len(st.Records) > len(records) {
 			records = st.Records
 		}
+		return nil
+	})
+	if err != nil {
+		return 0, nil, err
 	}
 	return n, records, nil
 }
@@ -427,35 +444,30 @@ func (ss *session) getRelatedIdentities(req *wirepb.Request) (*wirepb.Response, 
 	skip := r.Skip
 	size, budget := 0, ss.s.cfg.RelationsBudget
 	err = s.store.db.View(func(tx *bbolt.Tx) error {
-		c := tx.Bucket(bucketRelations).Cursor()
-		for k, v := c.Seek(id[:]); k != nil && bytes.HasPrefix(k, id[:]); k, v = c.Next() {
-			var rel wirepb.StoredRelation
-			if err := proto.Unmarshal(v, &rel); err != nil {
-				return fmt.Errorf("stored relation %x: %w", k, err)
-			}
+		return eachRelation(tx.Bucket(bucketRelations), id, func(_ []byte, rel *wirepb.StoredRelation) error {
 			switch {
 			case !bytes.Equal(rel.Hosting, tag):
-				continue
+				return nil
 			case !wild.Match(rel.Type):
-				continue
+				return nil
 			case len(r.IssuerId) > 0 && !bytes.Equal(rel.IssuerId, issuer[:]):
-				continue
+				return nil
 			case !r.IncludeInvalid && (rel.Revoked || now < rel.ValidFrom || now > rel.ValidTo):
-				continue
+				return nil
 			}
 			if skip > 0 {
 				skip--
-				continue
+				return nil
 			}
 			cost := 1 + protowire.SizeBytes(len(rel.Proof))
 			if size+cost > budget {
 				out.Truncated = true
-				return nil
+				return errStopScan
 			}
 			size += cost
 			out.Proofs = append(out.Proofs, bytes.Clone(rel.Proof))
-		}
-		return nil
+			return nil
+		})
 	})
 	if err != nil {
 		return nil, err
@@ -551,14 +563,9 @@ func (ss *session) addEdgeRecord(req *wirepb.Request) (*wirepb.Response, error) 
 		var first error
 		type change struct{ k, v []byte }
 		var changes []change
-		c := b.Cursor()
-		for k, v := c.Seek(id[:]); k != nil && bytes.HasPrefix(k, id[:]); k, v = c.Next() {
-			var rel wirepb.StoredRelation
-			if err := proto.Unmarshal(v, &rel); err != nil {
-				return fmt.Errorf("stored relation %x: %w", k, err)
-			}
+		err := eachRelation(b, id, func(k []byte, rel *wirepb.StoredRelation) error {
 			if !bytes.Equal(rel.CardId, cardID) {
-				continue
+				return nil
 			}
 			st, err := graph.OpenProof(rel.Proof, now)
 			if err != nil {
@@ -571,17 +578,21 @@ func (ss *session) addEdgeRecord(req *wirepb.Request) (*wirepb.Response, error) 
 					err = wire.Errorf(wirepb.Status_QUOTA_EXCEEDED, "at most %d records per edge", graph.MaxProofRecords)
 				} else {
 					rel.Proof, rel.Revoked = proof, st.Revoked
-					nv, err := proto.Marshal(&rel)
+					nv, err := proto.Marshal(rel)
 					if err != nil {
 						return fmt.Errorf("encode relation: %w", err)
 					}
 					changes = append(changes, change{bytes.Clone(k), nv})
-					continue
+					return nil
 				}
 			}
 			if first == nil {
 				first = err
 			}
+			return nil
+		})
+		if err != nil {
+			return err
 		}
 		if len(changes) == 0 {
 			if first == nil {

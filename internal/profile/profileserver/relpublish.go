@@ -4,12 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"go.etcd.io/bbolt"
 	"golang.org/x/sync/errgroup"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/iop-go/iop/identity"
 	"github.com/iop-go/iop/internal/can"
@@ -108,12 +106,7 @@ func (s *Server) publishRelations(id identity.ID) error {
 	var proofs [][]byte
 	skipped := 0
 	err := s.store.db.View(func(tx *bbolt.Tx) error {
-		c := tx.Bucket(bucketRelations).Cursor()
-		for k, v := c.Seek(id[:]); k != nil && bytes.HasPrefix(k, id[:]); k, v = c.Next() {
-			var rel wirepb.StoredRelation
-			if err := proto.Unmarshal(v, &rel); err != nil {
-				return fmt.Errorf("stored relation %x: %w", k, err)
-			}
+		return eachRelation(tx.Bucket(bucketRelations), id, func(_ []byte, rel *wirepb.StoredRelation) error {
 			switch {
 			case !bytes.Equal(rel.Hosting, tag):
 			case len(rel.Proof) > can.MaxProofSize:
@@ -121,8 +114,8 @@ func (s *Server) publishRelations(id identity.ID) error {
 			default:
 				proofs = append(proofs, bytes.Clone(rel.Proof))
 			}
-		}
-		return nil
+			return nil
+		})
 	})
 	if err != nil {
 		return err
