@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/iop-go/iop/internal/chain/types"
 )
@@ -99,47 +100,6 @@ func (p *Payload) Encode() []byte {
 	return nil
 }
 
-type payloadReader struct {
-	b   []byte
-	err error
-}
-
-func (r *payloadReader) fail(format string, args ...any) {
-	if r.err == nil {
-		r.err = fmt.Errorf("%w: %s", ErrPayload, fmt.Sprintf(format, args...))
-	}
-}
-
-func (r *payloadReader) take(n int, what string) []byte {
-	if r.err != nil {
-		return nil
-	}
-	if len(r.b) < n {
-		r.fail("%s: truncated", what)
-		return nil
-	}
-	v := r.b[:n]
-	r.b = r.b[n:]
-	return v
-}
-
-func (r *payloadReader) uvarint(what string) uint64 {
-	if r.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(r.b)
-	if n <= 0 {
-		r.fail("%s: bad varint", what)
-		return 0
-	}
-	if n != len(binary.AppendUvarint(nil, v)) {
-		r.fail("%s: non-minimal varint", what)
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
-}
-
 // DecodePayload decodes a transaction payload strictly: known kind and
 // operation, exact length, minimal varints, no trailing bytes. An empty
 // payload decodes to the empty Payload. Semantic checks (beneficiary sums,
@@ -152,63 +112,63 @@ func DecodePayload(b []byte) (Payload, error) {
 	if len(b) > types.MaxPayload {
 		return p, fmt.Errorf("%w: %d bytes exceed %d", ErrPayload, len(b), types.MaxPayload)
 	}
-	r := &payloadReader{b: b[1:]}
+	r := types.NewReader(b[1:], ErrPayload)
 	switch b[0] {
 	case KindAdmin:
 		a := &Admin{}
-		op := r.take(1, "admin op")
-		if r.err == nil {
+		op := r.Bytes(1, "admin op")
+		if r.Err() == nil {
 			a.Op = op[0]
 			switch a.Op {
 			case AdminAddLicence, AdminRemoveLicence:
-				copy(a.Key[:], r.take(32, "admin key"))
+				copy(a.Key[:], r.Bytes(32, "admin key"))
 			case AdminEnableCap:
-				if f := r.take(1, "cap factor"); f != nil {
+				if f := r.Bytes(1, "cap factor"); f != nil {
 					a.Factor = f[0]
 					if a.Factor == 0 {
-						r.fail("cap factor 0")
+						r.Fail("cap factor 0")
 					}
 				}
 			case AdminDisableCap:
 			default:
-				r.fail("unknown admin op %d", a.Op)
+				r.Fail("unknown admin op %d", a.Op)
 			}
 		}
 		p.Admin = a
 	case KindProposal:
-		pr := &Proposal{Reward: r.uvarint("reward"), Duration: r.uvarint("duration")}
-		n := r.uvarint("beneficiary count")
-		if r.err == nil && (n == 0 || n > MaxBeneficiaries) {
-			r.fail("%d beneficiaries, want 1..%d", n, MaxBeneficiaries)
+		pr := &Proposal{Reward: r.Uvarint("reward", math.MaxUint64), Duration: r.Uvarint("duration", math.MaxUint64)}
+		n := r.Uvarint("beneficiary count", math.MaxUint64)
+		if r.Err() == nil && (n == 0 || n > MaxBeneficiaries) {
+			r.Fail("%d beneficiaries, want 1..%d", n, MaxBeneficiaries)
 		}
-		for i := 0; i < int(n) && r.err == nil; i++ {
+		for i := 0; i < int(n) && r.Err() == nil; i++ {
 			var be Beneficiary
-			copy(be.Address[:], r.take(32, "beneficiary address"))
-			be.Amount = r.uvarint("beneficiary amount")
+			copy(be.Address[:], r.Bytes(32, "beneficiary address"))
+			be.Amount = r.Uvarint("beneficiary amount", math.MaxUint64)
 			pr.Beneficiaries = append(pr.Beneficiaries, be)
 		}
 		p.Proposal = pr
 	case KindVote:
 		v := &Vote{}
-		copy(v.Contract[:], r.take(32, "vote contract"))
-		if y := r.take(1, "vote choice"); y != nil {
+		copy(v.Contract[:], r.Bytes(32, "vote contract"))
+		if y := r.Bytes(1, "vote choice"); y != nil {
 			switch y[0] {
 			case 0:
 			case 1:
 				v.Yes = true
 			default:
-				r.fail("vote choice %d, want 0 or 1", y[0])
+				r.Fail("vote choice %d, want 0 or 1", y[0])
 			}
 		}
 		p.Vote = v
 	default:
 		return Payload{}, fmt.Errorf("%w: unknown kind 0x%02x", ErrPayload, b[0])
 	}
-	if r.err == nil && len(r.b) > 0 {
-		r.fail("%d trailing bytes", len(r.b))
+	if r.Err() == nil && len(r.Rest()) > 0 {
+		r.Fail("%d trailing bytes", len(r.Rest()))
 	}
-	if r.err != nil {
-		return Payload{}, r.err
+	if r.Err() != nil {
+		return Payload{}, r.Err()
 	}
 	return p, nil
 }

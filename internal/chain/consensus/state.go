@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"math"
 	"slices"
 	"sort"
 
@@ -250,17 +251,17 @@ func encodeCoin(c Coin) []byte {
 
 func decodeCoin(b []byte) (Coin, error) {
 	var c Coin
-	r := &payloadReader{b: b}
-	c.Value = r.uvarint("coin value")
-	copy(c.Address[:], r.take(32, "coin address"))
-	c.Height = int64(r.uvarint("coin height"))
-	if f := r.take(1, "coin flag"); f != nil {
+	r := types.NewReader(b, ErrPayload)
+	c.Value = r.Uvarint("coin value", math.MaxUint64)
+	copy(c.Address[:], r.Bytes(32, "coin address"))
+	c.Height = int64(r.Uvarint("coin height", math.MaxUint64))
+	if f := r.Bytes(1, "coin flag"); f != nil {
 		c.Coinbase = f[0] == 1
 	}
-	if r.err == nil && len(r.b) > 0 {
-		r.fail("trailing bytes")
+	if r.Err() == nil && len(r.Rest()) > 0 {
+		r.Fail("trailing bytes")
 	}
-	return c, r.err
+	return c, r.Err()
 }
 
 func encodeContract(c *Contract) []byte {
@@ -277,30 +278,30 @@ func encodeContract(c *Contract) []byte {
 }
 
 func decodeContract(b []byte) (*Contract, error) {
-	r := &payloadReader{b: b}
+	r := types.NewReader(b, ErrPayload)
 	c := &Contract{}
-	copy(c.ID[:], r.take(32, "contract id"))
+	copy(c.ID[:], r.Bytes(32, "contract id"))
 	var v [12]uint64
 	for i := range v {
-		v[i] = r.uvarint("contract field")
+		v[i] = r.Uvarint("contract field", math.MaxUint64)
 	}
 	c.DepositValue, c.Reward, c.Duration = v[0], v[1], v[2]
 	c.Submitted, c.VotingEnd = int64(v[3]), int64(v[4])
 	c.Yes, c.No, c.State = v[5], v[6], ContractState(v[7])
 	c.Decided, c.Start, c.Ended = int64(v[8]), int64(v[9]), int64(v[10])
 	if v[11] > MaxBeneficiaries {
-		r.fail("%d beneficiaries", v[11])
+		r.Fail("%d beneficiaries", v[11])
 	}
-	for i := 0; i < int(v[11]) && r.err == nil; i++ {
+	for i := 0; i < int(v[11]) && r.Err() == nil; i++ {
 		var be Beneficiary
-		copy(be.Address[:], r.take(32, "beneficiary"))
-		be.Amount = r.uvarint("amount")
+		copy(be.Address[:], r.Bytes(32, "beneficiary"))
+		be.Amount = r.Uvarint("amount", math.MaxUint64)
 		c.Beneficiaries = append(c.Beneficiaries, be)
 	}
-	if r.err == nil && len(r.b) > 0 {
-		r.fail("trailing bytes")
+	if r.Err() == nil && len(r.Rest()) > 0 {
+		r.Fail("trailing bytes")
 	}
-	return c, r.err
+	return c, r.Err()
 }
 
 func encodeVote(v VoteRecord) []byte {
@@ -315,16 +316,16 @@ func encodeVote(v VoteRecord) []byte {
 
 func decodeVote(b []byte) (VoteRecord, error) {
 	var v VoteRecord
-	r := &payloadReader{b: b}
-	copy(v.Contract[:], r.take(32, "vote contract"))
-	if y := r.take(1, "vote choice"); y != nil {
+	r := types.NewReader(b, ErrPayload)
+	copy(v.Contract[:], r.Bytes(32, "vote contract"))
+	if y := r.Bytes(1, "vote choice"); y != nil {
 		v.Yes = y[0] == 1
 	}
-	v.Weight = r.uvarint("vote weight")
-	if r.err == nil && len(r.b) > 0 {
-		r.fail("trailing bytes")
+	v.Weight = r.Uvarint("vote weight", math.MaxUint64)
+	if r.Err() == nil && len(r.Rest()) > 0 {
+		r.Fail("trailing bytes")
 	}
-	return v, r.err
+	return v, r.Err()
 }
 
 func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
@@ -655,43 +656,43 @@ func (u *Undo) Encode() []byte {
 
 // DecodeUndo decodes an undo record.
 func DecodeUndo(b []byte) (*Undo, error) {
-	r := &payloadReader{b: b}
-	n := r.uvarint("change count")
-	if r.err == nil && n > uint64(len(b)) {
-		r.fail("change count %d", n)
+	r := types.NewReader(b, ErrPayload)
+	n := r.Uvarint("change count", math.MaxUint64)
+	if r.Err() == nil && n > uint64(len(b)) {
+		r.Fail("change count %d", n)
 	}
 	u := &Undo{}
-	for i := 0; i < int(n) && r.err == nil; i++ {
+	for i := 0; i < int(n) && r.Err() == nil; i++ {
 		var c Change
-		bi := r.uvarint("bucket")
+		bi := r.Uvarint("bucket", math.MaxUint64)
 		if bi >= bucketCount {
-			r.fail("bucket %d", bi)
+			r.Fail("bucket %d", bi)
 			break
 		}
 		c.Bucket = Buckets[bi]
-		kl := r.uvarint("key length")
+		kl := r.Uvarint("key length", math.MaxUint64)
 		if kl > 64 {
-			r.fail("key length %d", kl)
+			r.Fail("key length %d", kl)
 			break
 		}
-		c.Key = append([]byte{}, r.take(int(kl), "key")...)
-		if f := r.take(1, "presence"); f != nil && f[0] == 1 {
-			vl := r.uvarint("value length")
-			if vl > uint64(len(r.b)) {
-				r.fail("value length %d", vl)
+		c.Key = append([]byte{}, r.Bytes(int(kl), "key")...)
+		if f := r.Bytes(1, "presence"); f != nil && f[0] == 1 {
+			vl := r.Uvarint("value length", math.MaxUint64)
+			if vl > uint64(len(r.Rest())) {
+				r.Fail("value length %d", vl)
 				break
 			}
-			c.Prev = append([]byte{}, r.take(int(vl), "value")...)
+			c.Prev = append([]byte{}, r.Bytes(int(vl), "value")...)
 		} else if f != nil && f[0] != 0 {
-			r.fail("presence %d", f[0])
+			r.Fail("presence %d", f[0])
 		}
 		u.Changes = append(u.Changes, c)
 	}
-	if r.err == nil && len(r.b) > 0 {
-		r.fail("trailing bytes")
+	if r.Err() == nil && len(r.Rest()) > 0 {
+		r.Fail("trailing bytes")
 	}
-	if r.err != nil {
-		return nil, fmt.Errorf("undo record: %w", r.err)
+	if r.Err() != nil {
+		return nil, fmt.Errorf("undo record: %w", r.Err())
 	}
 	return u, nil
 }

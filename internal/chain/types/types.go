@@ -242,24 +242,42 @@ func (tx *Tx) appendTo(b []byte, zeroSigs bool) []byte {
 // ErrMalformed reports bytes that are not a canonical encoding.
 var ErrMalformed = errors.New("malformed encoding")
 
-// reader decodes with bounds checks; the first error sticks.
-type reader struct {
-	b   []byte
-	err error
+// Reader decodes a canonical encoding with bounds checks; the first error
+// sticks. Other decoders of chain data (transaction payloads) use it with
+// their own sentinel error.
+type Reader struct {
+	b        []byte
+	err      error
+	sentinel error // wrapped by every error; nil means ErrMalformed
 }
 
-func (r *reader) fail(format string, args ...any) {
+// NewReader reads b; its errors wrap sentinel.
+func NewReader(b []byte, sentinel error) *Reader { return &Reader{b: b, sentinel: sentinel} }
+
+// Err is the first error, or nil.
+func (r *Reader) Err() error { return r.err }
+
+// Rest is what is left to read.
+func (r *Reader) Rest() []byte { return r.b }
+
+// Fail records an error (unless one is already recorded).
+func (r *Reader) Fail(format string, args ...any) {
 	if r.err == nil {
-		r.err = fmt.Errorf("%w: %s", ErrMalformed, fmt.Sprintf(format, args...))
+		s := r.sentinel
+		if s == nil {
+			s = ErrMalformed
+		}
+		r.err = fmt.Errorf("%w: %s", s, fmt.Sprintf(format, args...))
 	}
 }
 
-func (r *reader) bytes(n int, what string) []byte {
+// Bytes reads n bytes.
+func (r *Reader) Bytes(n int, what string) []byte {
 	if r.err != nil {
 		return nil
 	}
 	if n < 0 || len(r.b) < n {
-		r.fail("%s: truncated", what)
+		r.Fail("%s: truncated", what)
 		return nil
 	}
 	v := r.b[:n]
@@ -267,37 +285,38 @@ func (r *reader) bytes(n int, what string) []byte {
 	return v
 }
 
-func (r *reader) uvarint(what string, max uint64) uint64 {
+// Uvarint reads a minimal varint of at most max.
+func (r *Reader) Uvarint(what string, max uint64) uint64 {
 	if r.err != nil {
 		return 0
 	}
 	v, n := binary.Uvarint(r.b)
 	if n <= 0 {
-		r.fail("%s: bad varint", what)
+		r.Fail("%s: bad varint", what)
 		return 0
 	}
 	if n != len(binary.AppendUvarint(nil, v)) {
-		r.fail("%s: non-minimal varint", what)
+		r.Fail("%s: non-minimal varint", what)
 		return 0
 	}
 	if v > max {
-		r.fail("%s: %d exceeds %d", what, v, max)
+		r.Fail("%s: %d exceeds %d", what, v, max)
 		return 0
 	}
 	r.b = r.b[n:]
 	return v
 }
 
-func (r *reader) u32(what string) uint32 {
-	b := r.bytes(4, what)
+func (r *Reader) u32(what string) uint32 {
+	b := r.Bytes(4, what)
 	if b == nil {
 		return 0
 	}
 	return binary.LittleEndian.Uint32(b)
 }
 
-func (r *reader) u64(what string) uint64 {
-	b := r.bytes(8, what)
+func (r *Reader) u64(what string) uint64 {
+	b := r.Bytes(8, what)
 	if b == nil {
 		return 0
 	}
@@ -306,51 +325,51 @@ func (r *reader) u64(what string) uint64 {
 
 const maxHeight = 1<<62 - 1
 
-func (r *reader) tx() *Tx {
+func (r *Reader) tx() *Tx {
 	tx := &Tx{Version: r.u32("version")}
-	flag := r.bytes(1, "coinbase flag")
+	flag := r.Bytes(1, "coinbase flag")
 	if r.err != nil {
 		return nil
 	}
 	switch flag[0] {
 	case 0:
 	case 1:
-		cb := &Coinbase{Height: int64(r.uvarint("coinbase height", maxHeight))}
-		copy(cb.Prev[:], r.bytes(32, "coinbase prev"))
-		copy(cb.Miner[:], r.bytes(32, "coinbase miner"))
-		copy(cb.Sig[:], r.bytes(64, "coinbase signature"))
-		n := r.uvarint("coinbase extra length", MaxCoinbaseEx)
-		if ex := r.bytes(int(n), "coinbase extra"); n > 0 {
+		cb := &Coinbase{Height: int64(r.Uvarint("coinbase height", maxHeight))}
+		copy(cb.Prev[:], r.Bytes(32, "coinbase prev"))
+		copy(cb.Miner[:], r.Bytes(32, "coinbase miner"))
+		copy(cb.Sig[:], r.Bytes(64, "coinbase signature"))
+		n := r.Uvarint("coinbase extra length", MaxCoinbaseEx)
+		if ex := r.Bytes(int(n), "coinbase extra"); n > 0 {
 			cb.Extra = append([]byte(nil), ex...)
 		}
 		tx.Coinbase = cb
 	default:
-		r.fail("coinbase flag %d", flag[0])
+		r.Fail("coinbase flag %d", flag[0])
 		return nil
 	}
-	nin := r.uvarint("input count", MaxTxInputs)
+	nin := r.Uvarint("input count", MaxTxInputs)
 	if nin > 0 && r.err == nil {
 		tx.Inputs = make([]TxIn, nin)
 	}
 	for i := 0; i < int(nin) && r.err == nil; i++ {
 		in := &tx.Inputs[i]
-		copy(in.Prev.Tx[:], r.bytes(32, "input prev"))
+		copy(in.Prev.Tx[:], r.Bytes(32, "input prev"))
 		in.Prev.Index = r.u32("input index")
-		copy(in.PubKey[:], r.bytes(32, "input key"))
-		copy(in.Sig[:], r.bytes(64, "input signature"))
+		copy(in.PubKey[:], r.Bytes(32, "input key"))
+		copy(in.Sig[:], r.Bytes(64, "input signature"))
 	}
-	nout := r.uvarint("output count", MaxTxOutputs)
+	nout := r.Uvarint("output count", MaxTxOutputs)
 	if nout > 0 && r.err == nil {
 		tx.Outputs = make([]TxOut, nout)
 	}
 	for i := 0; i < int(nout) && r.err == nil; i++ {
 		o := &tx.Outputs[i]
 		o.Value = r.u64("output value")
-		copy(o.Address[:], r.bytes(32, "output address"))
+		copy(o.Address[:], r.Bytes(32, "output address"))
 	}
-	tx.LockTime = int64(r.uvarint("lock time", maxHeight))
-	n := r.uvarint("payload length", MaxPayload)
-	if p := r.bytes(int(n), "payload"); n > 0 {
+	tx.LockTime = int64(r.Uvarint("lock time", maxHeight))
+	n := r.Uvarint("payload length", MaxPayload)
+	if p := r.Bytes(int(n), "payload"); n > 0 {
 		tx.Payload = append([]byte(nil), p...)
 	}
 	if r.err != nil {
@@ -364,10 +383,10 @@ func DecodeTx(b []byte) (*Tx, error) {
 	if len(b) > MaxTxSize {
 		return nil, fmt.Errorf("%w: transaction of %d bytes exceeds %d", ErrMalformed, len(b), MaxTxSize)
 	}
-	r := &reader{b: b}
+	r := &Reader{b: b}
 	tx := r.tx()
 	if r.err == nil && len(r.b) > 0 {
-		r.fail("%d trailing bytes", len(r.b))
+		r.Fail("%d trailing bytes", len(r.b))
 	}
 	if r.err != nil {
 		return nil, fmt.Errorf("transaction: %w", r.err)
@@ -404,19 +423,19 @@ func DecodeBlock(data []byte) (*Block, error) {
 		return nil, fmt.Errorf("block: %w: truncated header", ErrMalformed)
 	}
 	h, _ := DecodeHeader(data[:HeaderSize])
-	r := &reader{b: data[HeaderSize:]}
-	n := r.uvarint("transaction count", MaxBlockTxs)
+	r := &Reader{b: data[HeaderSize:]}
+	n := r.Uvarint("transaction count", MaxBlockTxs)
 	b := &Block{Header: h}
 	for i := 0; i < int(n) && r.err == nil; i++ {
 		start := len(r.b)
 		tx := r.tx()
 		if r.err == nil && start-len(r.b) > MaxTxSize {
-			r.fail("transaction %d exceeds %d bytes", i, MaxTxSize)
+			r.Fail("transaction %d exceeds %d bytes", i, MaxTxSize)
 		}
 		b.Txs = append(b.Txs, tx)
 	}
 	if r.err == nil && len(r.b) > 0 {
-		r.fail("%d trailing bytes", len(r.b))
+		r.Fail("%d trailing bytes", len(r.b))
 	}
 	if r.err != nil {
 		return nil, fmt.Errorf("block: %w", r.err)
