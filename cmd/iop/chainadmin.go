@@ -273,12 +273,7 @@ func ccCmd(g *globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), time.Minute)
 			defer cancel()
-			h, api, err := chainNode(server)
-			if err != nil {
-				return err
-			}
-			defer h.Close()
-			resp, err := api.Do(ctx, chainapi.Request{Op: chainapi.OpContracts})
+			resp, err := chainRequest(ctx, server, chainapi.Request{Op: chainapi.OpContracts})
 			if err != nil {
 				return err
 			}

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/spf13/cobra"
 
@@ -32,18 +31,19 @@ func nodeAddr(server string) (peer.AddrInfo, error) {
 	return p2p.ParseAddr(server)
 }
 
-// chainNode connects to the chain API of the node given by --server or
-// IOP_SERVER.
-func chainNode(server string) (host.Host, *chainapi.Client, error) {
+// chainRequest asks the chain API of the node given by --server or
+// IOP_SERVER one question.
+func chainRequest(ctx context.Context, server string, req chainapi.Request) (*chainapi.Response, error) {
 	ai, err := nodeAddr(server)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	h, err := p2p.New(p2p.Config{Limits: p2p.ClientLimits()})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return h, chainapi.NewClient(h, ai), nil
+	defer h.Close()
+	return chainapi.NewClient(h, ai).Do(ctx, req)
 }
 
 // openWallet opens the wallet of an identity at the node.
@@ -282,12 +282,7 @@ func chainCmd(g *globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), time.Minute)
 			defer cancel()
-			h, api, err := chainNode(server)
-			if err != nil {
-				return err
-			}
-			defer h.Close()
-			resp, err := api.Do(ctx, chainapi.Request{Op: chainapi.OpStatus})
+			resp, err := chainRequest(ctx, server, chainapi.Request{Op: chainapi.OpStatus})
 			if err != nil {
 				return err
 			}
