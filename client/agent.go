@@ -102,7 +102,7 @@ type Agent struct {
 	accepting int                  // incoming calls being set up
 	local     localConns           // accepted connections for local API clients
 
-	asks asks // requests for private edges waiting for the owner
+	rel relService // the private-graph service: pending requests, connections
 }
 
 // NewAgent loads the agent's state from its home directory.

@@ -90,19 +90,12 @@ func (p *PrivateGraph) with(fn func(v *vault.Vault) error) error {
 	if err := os.MkdirAll(filepath.Dir(p.path), 0o700); err != nil {
 		return err
 	}
-	deadline := time.Now().Add(vaultWait)
-	for pause := time.Millisecond; ; pause = min(2*pause, 50*time.Millisecond) {
-		v, err := vault.Open(p.path, p.key.Seed())
-		if errors.Is(err, vault.ErrInUse) && time.Now().Before(deadline) {
-			time.Sleep(pause)
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		defer v.Close()
-		return fn(v)
+	v, err := vault.OpenWait(p.path, p.key.Seed(), vaultWait)
+	if err != nil {
+		return err
 	}
+	defer v.Close()
+	return fn(v)
 }
 
 // storedCard is a signed card as the vault keeps it.

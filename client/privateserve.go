@@ -33,7 +33,7 @@ const (
 	maxRelConns         = 8                // private-graph requests being handled at once
 	maxRelConnsPerPeer  = 2                // of them from one identity
 	maxPendingAsks      = 32
-	maxAsksPerRequest   = 4 // pending asks of one requester
+	maxAsksPerRequester = 4 // pending asks of one requester
 )
 
 // AskRequest is a request for private edges waiting for the owner.
@@ -44,15 +44,12 @@ type AskRequest struct {
 	Edges     int         `json:"edges"` // matching edges the allow-list does not cover
 	At        time.Time   `json:"at"`
 
-	decide chan askDecision
+	granted chan bool // the owner's answer
 }
 
-type askDecision struct {
-	grant bool
-}
-
-// asks holds an agent's pending AskRequests and its relation connections.
-type asks struct {
+// relService is the state of an agent's private-graph service: the
+// requests waiting for the owner and the connections being handled.
+type relService struct {
 	mu      sync.Mutex // guards the fields below
 	pending map[string]*AskRequest
 	conns   map[identity.ID]int // relation connections being handled, by peer
@@ -60,7 +57,7 @@ type asks struct {
 }
 
 // addedChan is closed when the next request is added.
-func (q *asks) addedChan() <-chan struct{} {
+func (q *relService) addedChan() <-chan struct{} {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.added == nil {
@@ -69,7 +66,7 @@ func (q *asks) addedChan() <-chan struct{} {
 	return q.added
 }
 
-func (q *asks) add(r *AskRequest) error {
+func (q *relService) add(r *AskRequest) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if len(q.pending) >= maxPendingAsks {
@@ -81,7 +78,7 @@ func (q *asks) add(r *AskRequest) error {
 			n++
 		}
 	}
-	if n >= maxAsksPerRequest {
+	if n >= maxAsksPerRequester {
 		return fmt.Errorf("%d of your requests are waiting for the owner already", n)
 	}
 	if q.pending == nil {
@@ -90,7 +87,7 @@ func (q *asks) add(r *AskRequest) error {
 	var b [8]byte
 	rand.Read(b[:])
 	r.ID = hex.EncodeToString(b[:])
-	r.decide = make(chan askDecision, 1)
+	r.granted = make(chan bool, 1)
 	q.pending[r.ID] = r
 	if q.added != nil {
 		close(q.added)
@@ -99,14 +96,14 @@ func (q *asks) add(r *AskRequest) error {
 	return nil
 }
 
-func (q *asks) remove(id string) {
+func (q *relService) remove(id string) {
 	q.mu.Lock()
 	delete(q.pending, id)
 	q.mu.Unlock()
 }
 
 // enter counts a connection of peer, unless it has maxRelConnsPerPeer.
-func (q *asks) enter(peer identity.ID) bool {
+func (q *relService) enter(peer identity.ID) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.conns[peer] >= maxRelConnsPerPeer {
@@ -119,7 +116,7 @@ func (q *asks) enter(peer identity.ID) bool {
 	return true
 }
 
-func (q *asks) leave(peer identity.ID) {
+func (q *relService) leave(peer identity.ID) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.conns[peer]--; q.conns[peer] <= 0 {
@@ -129,10 +126,10 @@ func (q *asks) leave(peer identity.ID) {
 
 // Pending returns the requests for private edges waiting for the owner.
 func (a *Agent) Pending() []AskRequest {
-	a.asks.mu.Lock()
-	defer a.asks.mu.Unlock()
-	out := make([]AskRequest, 0, len(a.asks.pending))
-	for _, r := range a.asks.pending {
+	a.rel.mu.Lock()
+	defer a.rel.mu.Unlock()
+	out := make([]AskRequest, 0, len(a.rel.pending))
+	for _, r := range a.rel.pending {
 		out = append(out, *r)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].At.Before(out[j].At) })
@@ -146,14 +143,14 @@ var ErrNoRequest = errors.New("no such pending request")
 // answer at once; remember then adds the requester and its types to the
 // allow-list (an error saving that rule does not undo the grant).
 func (a *Agent) Decide(id string, grant, remember bool) error {
-	a.asks.mu.Lock()
-	r := a.asks.pending[id]
-	delete(a.asks.pending, id)
-	a.asks.mu.Unlock()
+	a.rel.mu.Lock()
+	r := a.rel.pending[id]
+	delete(a.rel.pending, id)
+	a.rel.mu.Unlock()
 	if r == nil {
 		return fmt.Errorf("%w %q (answered already, or the requester gave up)", ErrNoRequest, id)
 	}
-	r.decide <- askDecision{grant: grant}
+	r.granted <- grant
 	if !grant || !remember {
 		return nil
 	}
@@ -205,7 +202,7 @@ func (a *Agent) ServeRelations(ctx context.Context) error {
 			pc.Close()
 			continue
 		}
-		if !a.asks.enter(peer) {
+		if !a.rel.enter(peer) {
 			<-sem
 			pc.Close()
 			continue
@@ -213,7 +210,7 @@ func (a *Agent) ServeRelations(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer a.asks.leave(peer)
+			defer a.rel.leave(peer)
 			var once sync.Once
 			release := func() { once.Do(func() { <-sem }) }
 			defer release()
@@ -398,17 +395,17 @@ func (a *Agent) answerAsk(ctx context.Context, peer identity.ID, req *relRequest
 		return a.granted(peer, free)
 	}
 	r := &AskRequest{Requester: peer, Types: req.Types, Edges: len(ask), At: time.Now().UTC()}
-	if err := a.asks.add(r); err != nil {
+	if err := a.rel.add(r); err != nil {
 		return refused("%v", err)
 	}
-	defer a.asks.remove(r.ID)
+	defer a.rel.remove(r.ID)
 	release() // waiting for the owner holds no slot
 	a.log.Info("private edges requested: answer with `iop rel grant` or `iop rel deny`", "request", r.ID, "requester", peer.Short(), "types", req.Types)
 	t := time.NewTimer(a.cfg.AskTimeout)
 	defer t.Stop()
 	select {
-	case d := <-r.decide:
-		if d.grant {
+	case grant := <-r.granted:
+		if grant {
 			return a.granted(peer, append(free, ask...))
 		}
 		if len(free) == 0 {
@@ -661,7 +658,7 @@ func registerRelationAPI(ctx context.Context, handle func(string, func(*Agent, h
 		stop := context.AfterFunc(ctx, cancel)
 		defer stop()
 		for {
-			added := a.asks.addedChan()
+			added := a.rel.addedChan()
 			for _, req := range a.Pending() {
 				if sent[req.ID] {
 					continue

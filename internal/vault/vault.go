@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/crypto/chacha20poly1305"
 
@@ -316,6 +317,20 @@ func (v *Vault) Buckets() ([]string, error) {
 		return nil, ErrClosed
 	}
 	return slices.Sorted(maps.Keys(v.buckets)), nil
+}
+
+// OpenWait opens the vault like Open, waiting up to wait while another
+// holder has it (the lock is held for one operation at a time by agents
+// and commands that share a vault).
+func OpenWait(path string, secret []byte, wait time.Duration) (*Vault, error) {
+	deadline := time.Now().Add(wait)
+	for pause := time.Millisecond; ; pause = min(2*pause, 50*time.Millisecond) {
+		v, err := Open(path, secret)
+		if !errors.Is(err, ErrInUse) || !time.Now().Before(deadline) {
+			return v, err
+		}
+		time.Sleep(pause)
+	}
 }
 
 // Close releases the vault's lock. Every change is already on disk. Later

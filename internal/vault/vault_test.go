@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -532,5 +533,31 @@ func TestUpdate(t *testing.T) {
 		if _, ok, err := v.Get(c.bucket, c.key); err != nil || ok != c.want {
 			t.Errorf("after reopen %s/%s present = %v, %v; want %v", c.bucket, c.key, ok, err, c.want)
 		}
+	}
+}
+
+// TestOpenWait: OpenWait waits for the holder of the vault to close it,
+// and gives up with ErrInUse after its wait.
+func TestOpenWait(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v")
+	secret := bytes.Repeat([]byte{3}, SecretSize)
+	held, err := Open(path, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenWait(path, secret, 20*time.Millisecond); !errors.Is(err, ErrInUse) {
+		t.Fatalf("OpenWait while held = %v, want ErrInUse", err)
+	}
+	got := make(chan error, 1)
+	go func() {
+		v, err := OpenWait(path, secret, time.Minute)
+		if err == nil {
+			v.Close()
+		}
+		got <- err
+	}()
+	held.Close()
+	if err := <-got; err != nil {
+		t.Fatalf("OpenWait after the holder closed = %v", err)
 	}
 }
