@@ -100,14 +100,12 @@ func (p *PrivateGraph) with(fn func(v *vault.Vault) error) error {
 
 // storedCard is a signed card as the vault keeps it.
 type storedCard struct {
-	Raw       []byte    `json:"raw"`
-	Signature []byte    `json:"sig"`
-	Peer      string    `json:"peer,omitempty"` // the other party, for display
-	At        time.Time `json:"at"`
+	Raw       []byte `json:"raw"`
+	Signature []byte `json:"sig"`
 }
 
 func encodeCard(sc *graph.SignedCard) []byte {
-	b, _ := json.Marshal(storedCard{Raw: sc.Raw, Signature: sc.Signature, At: time.Now().UTC()})
+	b, _ := json.Marshal(storedCard{Raw: sc.Raw, Signature: sc.Signature})
 	return b
 }
 
@@ -238,11 +236,11 @@ func (p *PrivateGraph) EdgeProof(id graph.CardID) ([]byte, error) {
 	return out, err
 }
 
-// Revoke signs key's revocation of the identity's private edge id (the
+// Revoke signs the identity's revocation of its private edge id (the
 // type's rules must let the issuer revoke) and keeps the revoked state:
 // later answers to requests and disclosures carry the revocation, and it
 // replaces the copies others kept.
-func (p *PrivateGraph) Revoke(key *identity.Key, id graph.CardID) error {
+func (p *PrivateGraph) Revoke(id graph.CardID) error {
 	return p.update(func(tx *vault.Tx) error {
 		b, ok := tx.Get(bucketEdges, id.String())
 		if !ok {
@@ -255,7 +253,7 @@ func (p *PrivateGraph) Revoke(key *identity.Key, id graph.CardID) error {
 		if st.Revoked {
 			return fmt.Errorf("edge %s is already revoked", id)
 		}
-		rec, err := graph.SignRevocation(key, st.Edge.Card, st.Sequence+1, time.Time{})
+		rec, err := graph.SignRevocation(p.key, st.Edge.Card, st.Sequence+1, time.Time{})
 		if err != nil {
 			return err
 		}

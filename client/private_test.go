@@ -246,7 +246,7 @@ func TestPrivateEdges(t *testing.T) {
 	// Ann revokes the edge on her device and sends the revocation to
 	// everyone she showed it to (Cid through asks, Dan by disclosure): both
 	// copies become revoked. Her answers to asks carry it too.
-	if err := ann.graph().Revoke(ann.key, sc.ID()); err != nil {
+	if err := ann.graph().Revoke(sc.ID()); err != nil {
 		t.Fatal(err)
 	}
 	if shown, err := ann.graph().ShownTo(sc.ID()); err != nil || len(shown) != 2 {

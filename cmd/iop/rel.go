@@ -586,7 +586,7 @@ func relListCmd(g *globals) *cobra.Command {
 // sends the revocation to every identity the edge was shown to.
 func (g *globals) revokePrivate(ctx context.Context, server string, key *identity.Key, st *graph.EdgeState) error {
 	id := st.Edge.ID()
-	if err := client.OpenPrivateGraph(g.home, key).Revoke(key, id); err != nil {
+	if err := client.OpenPrivateGraph(g.home, key).Revoke(id); err != nil {
 		return err
 	}
 	out := struct {
