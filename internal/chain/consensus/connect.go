@@ -71,10 +71,8 @@ func CheckBlockSanity(p *chaincfg.Params, e Engine, b *types.Block) error {
 	return nil
 }
 
-// CheckTxSanity applies the context-free transaction rules (the mempool
-// uses it too).
-func CheckTxSanity(p *chaincfg.Params, tx *types.Tx) error { return checkTxSanity(p, tx) }
-
+// checkTxSanity applies the context-free transaction rules (State.CheckTx,
+// which the mempool calls, applies them too).
 func checkTxSanity(p *chaincfg.Params, tx *types.Tx) error {
 	if tx.IsCoinbase() {
 		if len(tx.Inputs) > 0 {
